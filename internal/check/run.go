@@ -1,0 +1,377 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Defaults for Options and Request fields left zero.
+const (
+	DefaultMaxRedirects = 10
+	DefaultTimeout      = 10 * time.Second
+	DefaultUserAgent    = "Watcher/1"
+)
+
+// maxHeaderBytes bounds response headers; a hostile target could otherwise
+// make the probe hold megabytes per check.
+const maxHeaderBytes = 256 << 10
+
+// errTooManyRedirects is returned by CheckRedirect and classified as
+// ErrTooManyRedirects.
+var errTooManyRedirects = errors.New("too many redirects")
+
+// Options configure a Checker. Zero values take the defaults.
+type Options struct {
+	Policy Policy
+	// BodyCap is how much of a body is read and searched (DefaultBodyCap when
+	// not positive); a longer body fails the check with ErrBodyTooLarge.
+	BodyCap int64
+	// MaxRedirects is how many redirects a check follows (DefaultMaxRedirects
+	// when zero; negative follows none and records the 3xx as it is).
+	MaxRedirects int
+	// ReuseConnections keeps connections alive between checks. Off by
+	// default: each check dials afresh, so its times are what a new visitor
+	// sees.
+	ReuseConnections bool
+	// UserAgent is sent unless the request sets its own (DefaultUserAgent
+	// when empty).
+	UserAgent string
+	// RootCAs verifies servers' certificates (the system roots when nil),
+	// for probes inside private networks with their own CA.
+	RootCAs *x509.CertPool
+}
+
+// Checker runs checks. It holds one HTTP client for all of them and is safe
+// for concurrent use.
+type Checker struct {
+	client    *http.Client
+	transport *http.Transport
+	bodyCap   int64
+	userAgent string
+	bufs      sync.Pool // *bytes.Buffer for bodies that a regex searches
+}
+
+// New builds a Checker with its transport and client, once.
+func New(opt Options) *Checker {
+	if opt.BodyCap <= 0 {
+		opt.BodyCap = DefaultBodyCap
+	}
+	if opt.MaxRedirects == 0 {
+		opt.MaxRedirects = DefaultMaxRedirects
+	}
+	if opt.UserAgent == "" {
+		opt.UserAgent = DefaultUserAgent
+	}
+	dialer := &net.Dialer{Control: opt.Policy.control}
+	tr := &http.Transport{
+		Proxy:                  nil, // a proxy would be dialed instead of the target, dodging the policy
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        &tls.Config{RootCAs: opt.RootCAs, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:      true, // as browsers do; a custom dialer turns it off otherwise
+		DisableKeepAlives:      !opt.ReuseConnections,
+		MaxIdleConnsPerHost:    64,
+		IdleConnTimeout:        90 * time.Second,
+		MaxResponseHeaderBytes: maxHeaderBytes,
+	}
+	maxRedirects := opt.MaxRedirects
+	client := &http.Client{
+		Transport: tr,
+		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+			switch {
+			case maxRedirects < 0:
+				return http.ErrUseLastResponse
+			case len(via) > maxRedirects:
+				return errTooManyRedirects
+			}
+			return nil
+		},
+	}
+	return &Checker{
+		client:    client,
+		transport: tr,
+		bodyCap:   opt.BodyCap,
+		userAgent: opt.UserAgent,
+		bufs:      sync.Pool{New: func() any { return new(bytes.Buffer) }},
+	}
+}
+
+// Close closes idle connections kept by ReuseConnections.
+func (c *Checker) Close() { c.transport.CloseIdleConnections() }
+
+// Run runs one check. req.Timeout (DefaultTimeout when not positive) bounds
+// connecting, sending, the response headers and reading the body; the
+// regex then has its own match timeout. ctx can end the check sooner.
+//
+// The result always says what happened: a failure is an error class in
+// Result.Error, never a Go error. ResponseTime runs from the request's start
+// to the end of the body, or to the failure. Phase times sum over redirect
+// hops and are zero for phases that did not happen (DNS for an IP address,
+// all three on a reused connection).
+//
+// A body longer than the cap fails with ErrBodyTooLarge and keeps its status;
+// the regex is still searched in the part read and RegexMatch records a match
+// found there, but stays nil when none is (the rest was never read).
+func (c *Checker) Run(ctx context.Context, req *Request) Result {
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	var res Result
+	hr, err := c.newRequest(ctx, req)
+	if err != nil {
+		res.StartedAt = time.Now()
+		res.Error, res.ErrorDetail = ErrRequest, detail(err, req)
+		return res
+	}
+	tl := &timeline{}
+	hr = hr.WithContext(httptrace.WithClientTrace(ctx, tl.trace()))
+
+	start := time.Now()
+	res.StartedAt = start
+	resp, err := c.client.Do(hr)
+	if resp != nil {
+		// Also when a redirect limit stops the chain: the last response.
+		code := resp.StatusCode
+		res.StatusCode = &code
+	}
+	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		res.ResponseTime = time.Since(start)
+		tl.finish(start, &res)
+		res.Error, res.ErrorDetail = classify(err, false), detail(err, req)
+		return res
+	}
+	defer resp.Body.Close()
+
+	var buf *bytes.Buffer
+	if req.Regex != nil {
+		buf = c.bufs.Get().(*bytes.Buffer)
+		buf.Reset()
+		defer c.bufs.Put(buf)
+	}
+	n, err := c.readBody(resp.Body, buf)
+	res.ResponseTime = time.Since(start)
+	tl.finish(start, &res)
+	res.BodyBytes = min(n, c.bodyCap)
+	tooLarge := n > c.bodyCap
+	switch {
+	case err != nil:
+		res.Error, res.ErrorDetail = classify(err, true), detail(err, req)
+		return res
+	case tooLarge:
+		res.Error, res.ErrorDetail = ErrBodyTooLarge, fmt.Sprintf("body longer than %d bytes", c.bodyCap)
+	}
+	if req.Regex == nil {
+		return res
+	}
+	body := buf.Bytes()[:res.BodyBytes]
+	ok, err := req.Regex.Match(body)
+	switch {
+	case err != nil:
+		res.Error, res.ErrorDetail = ErrRegexTimeout, err.Error()
+	case tooLarge && !ok:
+		// Absent from the part read: unknown, not false.
+	default:
+		res.RegexMatch = &ok
+	}
+	return res
+}
+
+// newRequest builds the HTTP request for req.
+func (c *Checker) newRequest(ctx context.Context, req *Request) (*http.Request, error) {
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	var body io.Reader
+	if req.Body != "" {
+		body = strings.NewReader(req.Body)
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, req.URL, body)
+	if err != nil {
+		return nil, err
+	}
+	if hr.URL.Scheme != "http" && hr.URL.Scheme != "https" {
+		return nil, errors.New("url scheme must be http or https")
+	}
+	hr.Header.Set("User-Agent", c.userAgent)
+	for k, v := range req.Headers {
+		hr.Header.Set(k, v)
+	}
+	if req.Username != "" {
+		hr.SetBasicAuth(req.Username, req.Password)
+	}
+	return hr, nil
+}
+
+// readBody reads up to one byte past the cap, into buf when a regex needs the
+// body, else into nothing. n is the bytes read.
+func (c *Checker) readBody(r io.Reader, buf *bytes.Buffer) (n int64, err error) {
+	r = io.LimitReader(r, c.bodyCap+1)
+	if buf == nil {
+		return io.Copy(io.Discard, r) // pooled buffer, no allocation
+	}
+	return buf.ReadFrom(r)
+}
+
+// classify names the failure in err. inBody says the response had arrived
+// and reading its body failed.
+func classify(err error, inBody bool) string {
+	var (
+		refused *RefusedError
+		dnsErr  *net.DNSError
+		opErr   *net.OpError
+		netErr  net.Error
+	)
+	switch {
+	case errors.As(err, &refused):
+		return ErrRefused
+	case errors.Is(err, errTooManyRedirects):
+		return ErrTooManyRedirects
+	case errors.As(err, &dnsErr):
+		return ErrDNS // even when the lookup timed out: that is where it stuck
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return ErrTimeout
+	case isTLS(err):
+		return ErrTLS
+	case inBody:
+		return ErrRead
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return ErrConnect
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
+		return ErrRead // the server hung up or broke off before a response
+	case strings.Contains(err.Error(), "malformed HTTP"),
+		strings.Contains(err.Error(), "server response headers exceeded"):
+		return ErrRead
+	}
+	return ErrOther
+}
+
+// isTLS reports a handshake or certificate failure.
+func isTLS(err error) bool {
+	var (
+		recordErr tls.RecordHeaderError
+		verifyErr *tls.CertificateVerificationError
+		alertErr  tls.AlertError
+		authErr   x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		certErr   x509.CertificateInvalidError
+		opErr     *net.OpError
+	)
+	switch {
+	case errors.As(err, &recordErr), errors.As(err, &verifyErr), errors.As(err, &alertErr),
+		errors.As(err, &authErr), errors.As(err, &hostErr), errors.As(err, &certErr):
+		return true
+	case errors.As(err, &opErr) && opErr.Op == "remote error":
+		return true // an alert from the server, e.g. handshake failure
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "tls: ") || strings.Contains(msg, "HTTP response to HTTPS client")
+}
+
+// detail is a short text for err: without the URL (it may carry
+// credentials or tokens) and without the password.
+func detail(err error, req *Request) string {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	s := err.Error()
+	if req.Password != "" {
+		s = strings.ReplaceAll(s, req.Password, "***")
+	}
+	const max = 200
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	return s
+}
+
+// timeline records httptrace events and turns them into phase times once,
+// at the end of the check. Dials may race (Happy Eyeballs) and may outlive
+// the check, hence the mutex.
+type timeline struct {
+	mu                  sync.Mutex
+	dnsStart, dnsDone   time.Time
+	connStart, connDone time.Time
+	connOK              bool
+	tlsStart, tlsDone   time.Time
+	firstByte           time.Time
+	dns, connect, tls   time.Duration // earlier redirect hops
+}
+
+func (t *timeline) trace() *httptrace.ClientTrace {
+	now := func(f func()) {
+		t.mu.Lock()
+		f()
+		t.mu.Unlock()
+	}
+	return &httptrace.ClientTrace{
+		GetConn:  func(string) { now(t.endHop) },
+		DNSStart: func(httptrace.DNSStartInfo) { now(func() { t.dnsStart = time.Now() }) },
+		DNSDone:  func(httptrace.DNSDoneInfo) { now(func() { t.dnsDone = time.Now() }) },
+		ConnectStart: func(string, string) {
+			now(func() {
+				if t.connStart.IsZero() {
+					t.connStart = time.Now()
+				}
+			})
+		},
+		ConnectDone: func(_, _ string, err error) {
+			now(func() {
+				if !t.connOK { // the first success ends the phase
+					t.connDone, t.connOK = time.Now(), err == nil
+				}
+			})
+		},
+		TLSHandshakeStart:    func() { now(func() { t.tlsStart = time.Now() }) },
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { now(func() { t.tlsDone = time.Now() }) },
+		GotFirstResponseByte: func() { now(func() { t.firstByte = time.Now() }) },
+	}
+}
+
+// endHop folds the current hop's phases into the totals and starts afresh.
+func (t *timeline) endHop() {
+	t.dns += between(t.dnsStart, t.dnsDone)
+	t.connect += between(t.connStart, t.connDone)
+	t.tls += between(t.tlsStart, t.tlsDone)
+	t.dnsStart, t.dnsDone, t.connStart, t.connDone, t.tlsStart, t.tlsDone = time.Time{}, time.Time{},
+		time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	t.connOK = false
+}
+
+// finish writes the phase times into res. TTFB is to the first byte of the
+// last response.
+func (t *timeline) finish(start time.Time, res *Result) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.endHop()
+	res.DNS, res.Connect, res.TLS = t.dns, t.connect, t.tls
+	res.TTFB = between(start, t.firstByte)
+}
+
+// between is end - start, or zero when either is missing.
+func between(start, end time.Time) time.Duration {
+	if start.IsZero() || end.IsZero() || end.Before(start) {
+		return 0
+	}
+	return end.Sub(start)
+}

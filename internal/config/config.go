@@ -1,0 +1,214 @@
+// Package config reads the functions' configuration from the environment
+// once, at cold start: defaults filled, values validated, unknown WATCHER_*
+// variables rejected, every problem named by its variable.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/watcher-dev/watcher/internal/plan"
+)
+
+// Env looks a variable up; os.LookupEnv in production, a map in tests.
+type Env func(string) (string, bool)
+
+// Common is what every function reads.
+type Common struct {
+	DatabaseURL     string // DATABASE_URL
+	DatabaseIAMAuth bool   // DATABASE_IAM_AUTH: password is an RDS IAM token
+	Region          string // AWS_REGION, "local" outside AWS
+}
+
+// Fanout configures the fanout function.
+type Fanout struct {
+	Common
+	Probes     map[string]string // WATCHER_PROBES: location -> probe function name or ARN
+	SpanOffset time.Duration     // WATCHER_SPAN_OFFSET
+	MaxDelay   time.Duration     // WATCHER_MAX_DELAY: later events are recorded as gaps
+	Plan       plan.Options      // WATCHER_SHARD_MAX_CHECKS
+}
+
+// Probe configures a probe function.
+type Probe struct {
+	Common
+	Location        string // WATCHER_LOCATION
+	AllowPrivate    bool   // WATCHER_ALLOW_PRIVATE: intranet probes
+	AllowLoopback   bool   // WATCHER_ALLOW_LOOPBACK: local target farm only
+	BatchSize       int    // WATCHER_BATCH_SIZE
+	ResultsQueueURL string // WATCHER_RESULTS_QUEUE_URL: probes without a route to the database
+	ReuseConns      bool   // WATCHER_REUSE_CONNECTIONS: measure the warm path instead
+}
+
+// Defaults.
+const (
+	DefaultSpanOffset = 10 * time.Second
+	DefaultMaxDelay   = 2 * time.Minute
+	DefaultBatchSize  = 500
+)
+
+// known lists every WATCHER_* variable any function reads.
+var known = []string{
+	"WATCHER_PROBES", "WATCHER_SPAN_OFFSET", "WATCHER_MAX_DELAY", "WATCHER_SHARD_MAX_CHECKS",
+	"WATCHER_LOCATION", "WATCHER_ALLOW_PRIVATE", "WATCHER_ALLOW_LOOPBACK", "WATCHER_BATCH_SIZE",
+	"WATCHER_RESULTS_QUEUE_URL", "WATCHER_REUSE_CONNECTIONS", "WATCHER_DB_SECRET_ARN",
+	"WATCHER_LOCATIONS",
+}
+
+// reader accumulates problems so that one run reports all of them.
+type reader struct {
+	env      Env
+	problems []string
+}
+
+func (r *reader) str(name, def string) string {
+	if v, ok := r.env(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) bool(name string) bool {
+	v, ok := r.env(name)
+	if !ok || v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.problems = append(r.problems, fmt.Sprintf("%s: %q is not true or false", name, v))
+	}
+	return b
+}
+
+func (r *reader) duration(name string, def time.Duration, lo, hi time.Duration) time.Duration {
+	v, ok := r.env(name)
+	if !ok || v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.problems = append(r.problems, fmt.Sprintf("%s: %q is not a duration such as 10s", name, v))
+		return def
+	}
+	if d < lo || d > hi {
+		r.problems = append(r.problems, fmt.Sprintf("%s: %s is outside %s..%s", name, d, lo, hi))
+	}
+	return d
+}
+
+func (r *reader) int(name string, def, lo, hi int) int {
+	v, ok := r.env(name)
+	if !ok || v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.problems = append(r.problems, fmt.Sprintf("%s: %q is not a whole number", name, v))
+		return def
+	}
+	if n < lo || n > hi {
+		r.problems = append(r.problems, fmt.Sprintf("%s: %d is outside %d..%d", name, n, lo, hi))
+	}
+	return n
+}
+
+func (r *reader) common(needDB bool) Common {
+	c := Common{
+		DatabaseURL:     r.str("DATABASE_URL", ""),
+		DatabaseIAMAuth: r.bool("DATABASE_IAM_AUTH"),
+		Region:          r.str("AWS_REGION", "local"),
+	}
+	if needDB && c.DatabaseURL == "" {
+		r.problems = append(r.problems, "DATABASE_URL: is required")
+	}
+	return c
+}
+
+func (r *reader) err(what string) error {
+	if len(r.problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s configuration: %s", what, strings.Join(r.problems, "; "))
+}
+
+// UnknownVariables names WATCHER_* variables in environ that no function reads:
+// a typo there would otherwise silently leave a default in force.
+func UnknownVariables(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "WATCHER_") && !slices.Contains(known, name) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (r *reader) rejectUnknown(environ []string) {
+	for _, name := range UnknownVariables(environ) {
+		r.problems = append(r.problems, name+": unknown variable")
+	}
+}
+
+// LoadFanout reads the fanout's configuration.
+func LoadFanout(env Env, environ []string) (Fanout, error) {
+	r := &reader{env: env}
+	r.rejectUnknown(environ)
+	c := Fanout{
+		Common:     r.common(true),
+		SpanOffset: r.duration("WATCHER_SPAN_OFFSET", DefaultSpanOffset, 0, 50*time.Second),
+		MaxDelay:   r.duration("WATCHER_MAX_DELAY", DefaultMaxDelay, time.Minute, time.Hour),
+		Plan:       plan.DefaultOptions,
+	}
+	c.Plan.MaxChecks = r.int("WATCHER_SHARD_MAX_CHECKS", plan.DefaultOptions.MaxChecks, 1, 100_000)
+	raw := r.str("WATCHER_PROBES", "")
+	switch {
+	case raw == "":
+		r.problems = append(r.problems, `WATCHER_PROBES: is required, e.g. {"home":"watcher-probe-home"}`)
+	default:
+		if err := json.Unmarshal([]byte(raw), &c.Probes); err != nil {
+			r.problems = append(r.problems, fmt.Sprintf("WATCHER_PROBES: not a JSON object of location to function: %v", err))
+		} else if len(c.Probes) == 0 {
+			r.problems = append(r.problems, "WATCHER_PROBES: names no location")
+		}
+		for loc, fn := range c.Probes {
+			if loc == "" || fn == "" {
+				r.problems = append(r.problems, fmt.Sprintf("WATCHER_PROBES: location %q maps to function %q; both must be set", loc, fn))
+			}
+		}
+	}
+	return c, r.err("fanout")
+}
+
+// LoadProbe reads a probe's configuration.
+func LoadProbe(env Env, environ []string) (Probe, error) {
+	r := &reader{env: env}
+	r.rejectUnknown(environ)
+	c := Probe{
+		Location:        r.str("WATCHER_LOCATION", ""),
+		AllowPrivate:    r.bool("WATCHER_ALLOW_PRIVATE"),
+		AllowLoopback:   r.bool("WATCHER_ALLOW_LOOPBACK"),
+		BatchSize:       r.int("WATCHER_BATCH_SIZE", DefaultBatchSize, 1, 10_000),
+		ResultsQueueURL: r.str("WATCHER_RESULTS_QUEUE_URL", ""),
+		ReuseConns:      r.bool("WATCHER_REUSE_CONNECTIONS"),
+	}
+	c.Common = r.common(c.ResultsQueueURL == "")
+	if c.Location == "" {
+		r.problems = append(r.problems, "WATCHER_LOCATION: is required")
+	}
+	return c, r.err("probe")
+}
+
+// ErrNoDatabase is returned where a command needs DATABASE_URL and has none.
+var ErrNoDatabase = errors.New("DATABASE_URL is not set")
+
+// OS is the process environment.
+func OS() (Env, []string) { return os.LookupEnv, os.Environ() }

@@ -1,0 +1,67 @@
+// Package endpoint owns the definition of a monitored endpoint: its fields,
+// their defaults and limits, and the YAML file operators keep them in.
+package endpoint
+
+import (
+	"net/http"
+	"time"
+)
+
+// Limits and defaults that every endpoint obeys.
+const (
+	MinInterval     = 5 * time.Second
+	MaxInterval     = 300 * time.Second
+	DefaultTimeout  = 10 * time.Second
+	DefaultMethod   = http.MethodGet
+	DefaultLocation = "home"
+)
+
+// Methods lists the HTTP methods an endpoint may use.
+var Methods = []string{
+	http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodHead, http.MethodOptions,
+}
+
+// Endpoint is one monitored target. Its identity is ID, never URL: the same
+// URL may appear many times with another regex, method or location.
+//
+// The JSON form travels inside shard payloads from the fanout to the probes,
+// so durations are whole milliseconds and secrets appear only as references.
+type Endpoint struct {
+	ID        int64             `json:"id"`
+	Name      string            `json:"name,omitempty"`
+	URL       string            `json:"url"`
+	Method    string            `json:"method"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	Body      string            `json:"body,omitempty"`
+	BasicAuth *BasicAuth        `json:"basic_auth,omitempty"`
+	Regex     string            `json:"regex,omitempty"`
+	Interval  time.Duration     `json:"-"`
+	Timeout   time.Duration     `json:"-"`
+	Location  string            `json:"location"`
+	Enabled   bool              `json:"enabled"`
+}
+
+// BasicAuth names a username and where its password lives. The password
+// itself is resolved at check time and never stored or logged.
+type BasicAuth struct {
+	Username string `json:"username" yaml:"username"`
+	// PasswordEnv names an environment variable holding the password (local runs).
+	PasswordEnv string `json:"password_env,omitempty" yaml:"password_env"`
+	// PasswordSecret names a Secrets Manager secret (ARN or name) holding it (AWS).
+	PasswordSecret string `json:"password_secret,omitempty" yaml:"password_secret"`
+}
+
+// Ref returns the password reference in the one-string form the database
+// keeps: "env:NAME" or "secret:ARN".
+func (b *BasicAuth) Ref() string {
+	switch {
+	case b == nil:
+		return ""
+	case b.PasswordEnv != "":
+		return "env:" + b.PasswordEnv
+	case b.PasswordSecret != "":
+		return "secret:" + b.PasswordSecret
+	}
+	return ""
+}

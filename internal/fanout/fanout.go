@@ -1,0 +1,254 @@
+// Package fanout is the fanout function's handler: from one scheduled event
+// it plans the span the event names, packs the due checks into shards per
+// location and starts one probe invocation per shard.
+package fanout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/store"
+)
+
+// Source loads the enabled endpoints in one query.
+type Source interface {
+	Endpoints(ctx context.Context, enabledOnly bool) ([]endpoint.Endpoint, error)
+}
+
+// Ledger remembers dispatched spans, so a duplicate delivery plans nothing twice.
+type Ledger interface {
+	ClaimSpan(ctx context.Context, spanStart time.Time, shards, checks int) (bool, error)
+	RecordGap(ctx context.Context, spanStart time.Time, detail string) error
+}
+
+// Recorder keeps one row per invocation.
+type Recorder interface {
+	RecordInvocation(ctx context.Context, inv store.Invocation) error
+}
+
+// Invoker starts a function asynchronously: the Lambda Invoke API with
+// InvocationType Event, or an in-process call locally.
+type Invoker interface {
+	Invoke(ctx context.Context, function string, payload []byte) error
+}
+
+// Store is everything the fanout needs from the database.
+type Store interface {
+	Source
+	Ledger
+	Recorder
+}
+
+// Config tunes the fanout.
+type Config struct {
+	Probes     map[string]string // location -> probe function
+	SpanOffset time.Duration
+	MaxDelay   time.Duration
+	Plan       plan.Options
+	Region     string
+	MemoryMB   int
+	// Parallel bounds concurrent Invoke calls.
+	Parallel int
+}
+
+// Handler plans spans. One Handler serves every invocation of a warm function.
+type Handler struct {
+	cfg     Config
+	store   Store
+	invoker Invoker
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu   sync.Mutex
+	last []endpoint.Endpoint // the last list read, for when the database is down
+}
+
+// New returns a fanout handler. now is the clock (time.Now in production).
+func New(cfg Config, st Store, inv Invoker, log *slog.Logger, now func() time.Time) *Handler {
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 16
+	}
+	if cfg.Plan.MaxChecks <= 0 {
+		cfg.Plan = plan.DefaultOptions
+	}
+	return &Handler{cfg: cfg, store: st, invoker: inv, log: log, now: now}
+}
+
+// Event is the part of an EventBridge scheduled event the fanout reads.
+type Event struct {
+	Time time.Time `json:"time"`
+}
+
+// Summary is what an invocation returns and logs.
+type Summary struct {
+	SpanStart  time.Time      `json:"span_start"`
+	Status     string         `json:"status"` // dispatched, duplicate, gap
+	Endpoints  int            `json:"endpoints"`
+	Checks     int            `json:"checks"`
+	Shards     int            `json:"shards"`
+	Failed     int            `json:"failed_shards"`
+	FailedChks int            `json:"failed_checks"`
+	ByLocation map[string]int `json:"checks_by_location,omitempty"`
+	Stale      bool           `json:"stale_endpoints,omitempty"` // planned from the last list read
+}
+
+// Statuses of a span.
+const (
+	StatusDispatched = "dispatched"
+	StatusDuplicate  = "duplicate"
+	StatusGap        = "gap"
+)
+
+// ErrNoEvent is returned for an event without a scheduled time.
+var ErrNoEvent = errors.New(`scheduled event has no "time"`)
+
+// Invoke implements the Lambda handler contract over a scheduled event.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var ev Event
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return nil, fmt.Errorf("decode scheduled event: %w", err)
+	}
+	if ev.Time.IsZero() {
+		return nil, ErrNoEvent
+	}
+	sum, err := h.Run(ctx, ev.Time)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(sum)
+}
+
+// Run plans and dispatches the span named by scheduled.
+func (h *Handler) Run(ctx context.Context, scheduled time.Time) (Summary, error) {
+	start := h.now()
+	span := plan.SpanFor(scheduled, h.cfg.SpanOffset)
+	sum := Summary{SpanStart: span.Start}
+	inv := store.Invocation{Function: "fanout", Region: h.cfg.Region, MemoryMB: h.cfg.MemoryMB, SpanStart: &span.Start, StartedAt: start}
+	defer func() {
+		inv.Duration = h.now().Sub(start)
+		inv.ChecksPlanned = sum.Checks
+		h.record(ctx, inv)
+	}()
+
+	if late := start.Sub(scheduled); late > h.cfg.MaxDelay {
+		sum.Status = StatusGap
+		detail := fmt.Sprintf("event for %s delivered %s late (limit %s)", scheduled.UTC().Format(time.RFC3339), late.Round(time.Second), h.cfg.MaxDelay)
+		h.log.Error("span not planned", "span_start", span.Start, "reason", detail)
+		if err := h.store.RecordGap(ctx, span.Start, detail); err != nil {
+			h.log.Error("record gap", "err", err)
+		}
+		return sum, nil
+	}
+
+	eps, err := h.endpoints(ctx, &sum)
+	if err != nil {
+		inv.Error = err.Error()
+		return sum, err
+	}
+	sum.Endpoints = len(eps)
+	shards := plan.Plan(eps, span, h.cfg.Plan)
+	sum.Shards = len(shards)
+	sum.ByLocation = map[string]int{}
+	for _, s := range shards {
+		sum.Checks += s.Checks
+		sum.ByLocation[s.Location] += s.Checks
+	}
+
+	claimed, err := h.store.ClaimSpan(ctx, span.Start, len(shards), sum.Checks)
+	switch {
+	case err != nil:
+		// The ledger is best effort: the unique key on metrics makes a repeat harmless.
+		h.log.Warn("span ledger unavailable; dispatching anyway", "span_start", span.Start, "err", err)
+	case !claimed:
+		sum.Status = StatusDuplicate
+		h.log.Info("span already dispatched; duplicate event ignored", "span_start", span.Start)
+		return sum, nil
+	}
+
+	sum.Status = StatusDispatched
+	failed, sent := h.dispatch(ctx, shards)
+	inv.PayloadBytes = sent
+	for _, s := range failed {
+		sum.Failed++
+		sum.FailedChks += s.Checks
+	}
+	if sum.Failed > 0 {
+		inv.Error = fmt.Sprintf("%d of %d shards not dispatched (%d checks)", sum.Failed, sum.Shards, sum.FailedChks)
+		h.log.Error("shards not dispatched", "span_start", span.Start, "shards", sum.Failed, "checks", sum.FailedChks)
+	}
+	h.log.Info("fanout done", "summary", sum)
+	return sum, nil
+}
+
+func (h *Handler) endpoints(ctx context.Context, sum *Summary) ([]endpoint.Endpoint, error) {
+	eps, err := h.store.Endpoints(ctx, true)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil {
+		h.last = eps
+		return eps, nil
+	}
+	if h.last == nil {
+		return nil, fmt.Errorf("load endpoints: %w", err)
+	}
+	h.log.Warn("load endpoints failed; planning from the last list read", "endpoints", len(h.last), "err", err)
+	sum.Stale = true
+	return h.last, nil
+}
+
+// dispatch invokes one probe per shard, a few at a time, and returns the
+// shards that could not be dispatched and the payload bytes sent.
+func (h *Handler) dispatch(ctx context.Context, shards []plan.Shard) (failed []plan.Shard, sent int) {
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, h.cfg.Parallel)
+	)
+	fail := func(s plan.Shard, err error) {
+		h.log.Error("dispatch shard", "location", s.Location, "shard", s.Index, "checks", s.Checks, "err", err)
+		mu.Lock()
+		failed = append(failed, s)
+		mu.Unlock()
+	}
+	for _, s := range shards {
+		fn, ok := h.cfg.Probes[s.Location]
+		if !ok {
+			fail(s, fmt.Errorf("no probe function for location %q", s.Location))
+			continue
+		}
+		payload, err := json.Marshal(s)
+		if err != nil {
+			fail(s, fmt.Errorf("encode shard: %w", err))
+			continue
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := h.invoker.Invoke(ctx, fn, payload); err != nil {
+				fail(s, fmt.Errorf("invoke %s: %w", fn, err))
+				return
+			}
+			mu.Lock()
+			sent += len(payload)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return failed, sent
+}
+
+func (h *Handler) record(ctx context.Context, inv store.Invocation) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := h.store.RecordInvocation(rctx, inv); err != nil {
+		h.log.Warn("record invocation", "err", err)
+	}
+}

@@ -1,0 +1,187 @@
+package fanout_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/fanout"
+	"github.com/watcher-dev/watcher/internal/pgtest"
+	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/store"
+)
+
+// shardCollector stands where the probe functions would be: it receives the
+// asynchronous invocations and keeps their shards.
+type shardCollector struct {
+	mu     sync.Mutex
+	shards map[string][]plan.Shard // by function
+}
+
+func (c *shardCollector) Invoke(_ context.Context, function string, payload []byte) error {
+	var sh plan.Shard
+	if err := json.Unmarshal(payload, &sh); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.shards[function] = append(c.shards[function], sh)
+	return nil
+}
+
+func (c *shardCollector) checks(function string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, s := range c.shards[function] {
+		n += s.Checks
+	}
+	return n
+}
+
+func setup(t *testing.T, eps []endpoint.Endpoint) (*store.Store, string) {
+	t.Helper()
+	u := pgtest.New(t)
+	st, err := store.Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if _, err := st.ImportEndpoints(context.Background(), eps, false); err != nil {
+		t.Fatal(err)
+	}
+	return st, u
+}
+
+func demo(n int, locations ...string) []endpoint.Endpoint {
+	eps := make([]endpoint.Endpoint, n)
+	for i := range eps {
+		eps[i] = endpoint.Endpoint{
+			Name:     "ep" + string(rune('a'+i%26)) + string(rune('a'+i/26)),
+			URL:      "http://target.test/",
+			Method:   "GET",
+			Interval: time.Duration(5+i%296) * time.Second,
+			Timeout:  5 * time.Second,
+			Location: locations[i%len(locations)],
+			Enabled:  true,
+		}
+	}
+	return eps
+}
+
+func TestFanoutDispatchesEveryDueCheck(t *testing.T) {
+	st, _ := setup(t, demo(300, "home", "eu"))
+	eps, err := st.Endpoints(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheduled := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	now := scheduled.Add(3 * time.Second)
+	col := &shardCollector{shards: map[string][]plan.Shard{}}
+	h := fanout.New(fanout.Config{
+		Probes:     map[string]string{"home": "probe-home", "eu": "probe-eu"},
+		SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute,
+		Plan: plan.Options{MaxChecks: 50, MaxPayloadBytes: 900 << 10},
+	}, st, col, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return now })
+
+	out, err := h.Invoke(context.Background(), []byte(`{"detail-type":"Scheduled Event","time":"2026-11-27T12:00:00Z"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum fanout.Summary
+	if err := json.Unmarshal(out, &sum); err != nil {
+		t.Fatal(err)
+	}
+	span := plan.SpanFor(scheduled, 10*time.Second)
+	var home, eu []endpoint.Endpoint
+	for _, e := range eps {
+		if e.Location == "home" {
+			home = append(home, e)
+		} else {
+			eu = append(eu, e)
+		}
+	}
+	if sum.Status != fanout.StatusDispatched || sum.Checks != plan.Count(eps, span) || sum.Failed != 0 {
+		t.Errorf("summary %+v, want dispatched %d checks", sum, plan.Count(eps, span))
+	}
+	if got, want := col.checks("probe-home"), plan.Count(home, span); got != want {
+		t.Errorf("home probe got %d checks, want %d", got, want)
+	}
+	if got, want := col.checks("probe-eu"), plan.Count(eu, span); got != want {
+		t.Errorf("eu probe got %d checks, want %d", got, want)
+	}
+	for fn, shards := range col.shards {
+		for _, s := range shards {
+			if s.Checks > 50 || !s.Span.Start.Equal(span.Start) {
+				t.Errorf("%s: shard %d has %d checks, span %v", fn, s.Index, s.Checks, s.Span)
+			}
+		}
+	}
+
+	// The same event again (EventBridge delivers at least once) plans nothing.
+	before := len(col.shards["probe-home"])
+	sum2, err := h.Run(context.Background(), scheduled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum2.Status != fanout.StatusDuplicate || len(col.shards["probe-home"]) != before {
+		t.Errorf("duplicate event: status %q, shards %d -> %d", sum2.Status, before, len(col.shards["probe-home"]))
+	}
+}
+
+func TestFanoutRecordsGapForLateEvent(t *testing.T) {
+	st, u := setup(t, demo(10, "home"))
+	scheduled := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	col := &shardCollector{shards: map[string][]plan.Shard{}}
+	h := fanout.New(fanout.Config{
+		Probes: map[string]string{"home": "probe-home"}, SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute,
+	}, st, col, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return scheduled.Add(5 * time.Minute) })
+	sum, err := h.Run(context.Background(), scheduled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Status != fanout.StatusGap || len(col.shards) != 0 {
+		t.Errorf("late event: %+v, %d functions invoked", sum, len(col.shards))
+	}
+	conn, err := pgx.Connect(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var status string
+	if err := conn.QueryRow(context.Background(), `SELECT status FROM spans WHERE span_start = $1`, sum.SpanStart).Scan(&status); err != nil {
+		t.Fatal(err)
+	}
+	if status != "gap" {
+		t.Errorf("ledger status %q, want gap", status)
+	}
+}
+
+func TestFanoutReportsUnroutableShards(t *testing.T) {
+	st, _ := setup(t, demo(40, "home", "mars"))
+	scheduled := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	col := &shardCollector{shards: map[string][]plan.Shard{}}
+	h := fanout.New(fanout.Config{
+		Probes: map[string]string{"home": "probe-home"}, SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute,
+	}, st, col, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return scheduled })
+	sum, err := h.Run(context.Background(), scheduled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Failed == 0 || sum.FailedChks != sum.ByLocation["mars"] || sum.FailedChks == 0 {
+		t.Errorf("summary %+v: want the mars checks reported as not dispatched", sum)
+	}
+}
+
+func TestFanoutRejectsEventWithoutTime(t *testing.T) {
+	h := fanout.New(fanout.Config{}, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	if _, err := h.Invoke(context.Background(), []byte(`{"detail-type":"Scheduled Event"}`)); err != fanout.ErrNoEvent {
+		t.Errorf("err = %v, want ErrNoEvent", err)
+	}
+}

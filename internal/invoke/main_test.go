@@ -1,0 +1,9 @@
+package invoke_test
+
+import (
+	"testing"
+
+	"github.com/watcher-dev/watcher/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -1,0 +1,255 @@
+// Package migrator is the migrate function's logic: it reads the database
+// owner's credentials from the Secrets Manager secret RDS generated, applies
+// the embedded migrations, and makes the application roles exist with
+// exactly the privileges they need and nothing more.
+package migrator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5"
+)
+
+// SecretsManager is the one call the migrator makes to AWS.
+type SecretsManager interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// MigrateFunc applies the migrations to the database at url
+// (store.Migrate in production).
+type MigrateFunc func(ctx context.Context, url string) error
+
+// Secret is the JSON of an RDS-generated database secret.
+type Secret struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	DBName   string `json:"dbname"`
+}
+
+// ParseSecret decodes and checks a secret. Errors name fields, never values.
+func ParseSecret(b []byte) (Secret, error) {
+	var raw struct {
+		Username string          `json:"username"`
+		Password string          `json:"password"`
+		Host     string          `json:"host"`
+		Port     json.RawMessage `json:"port"` // a number from RDS, a string from some tools
+		DBName   string          `json:"dbname"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return Secret{}, errors.New("database secret: not a JSON object with username, password, host, port, dbname")
+	}
+	s := Secret{Username: raw.Username, Password: raw.Password, Host: raw.Host, Port: 5432, DBName: raw.DBName}
+	if len(raw.Port) > 0 {
+		p, err := strconv.Atoi(string(trimQuotes(raw.Port)))
+		if err != nil || p <= 0 || p > 65535 {
+			return Secret{}, errors.New("database secret: port is not a port number")
+		}
+		s.Port = p
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"username", s.Username}, {"password", s.Password}, {"host", s.Host}, {"dbname", s.DBName}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return Secret{}, fmt.Errorf("database secret: missing %v", missing)
+	}
+	return s, nil
+}
+
+func trimQuotes(b []byte) []byte {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		return b[1 : len(b)-1]
+	}
+	return b
+}
+
+// URL is the owner's connection URL with the given sslmode. On RDS that is
+// "require": the instance's certificate comes from the RDS CA, which the
+// system roots do not hold, so it is encrypted but not verified.
+func (s Secret) URL(sslmode string) string {
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(s.Username, s.Password),
+		Host:     net.JoinHostPort(s.Host, strconv.Itoa(s.Port)),
+		Path:     "/" + s.DBName,
+		RawQuery: "sslmode=" + url.QueryEscape(sslmode) + "&connect_timeout=10",
+	}
+	return u.String()
+}
+
+// Handler is the migrate function: one invocation migrates and ensures the
+// roles. Safe to run any number of times, from deploys and schedules alike.
+type Handler struct {
+	http      *http.Client
+	sm        SecretsManager
+	secretARN string
+	migrate   MigrateFunc
+	opt       Options
+	log       *slog.Logger
+}
+
+// NewHandler returns the handler for the secret at secretARN.
+func NewHandler(sm SecretsManager, secretARN string, migrate MigrateFunc, opt Options, log *slog.Logger) *Handler {
+	return &Handler{http: http.DefaultClient, sm: sm, secretARN: secretARN, migrate: migrate, opt: opt, log: log}
+}
+
+// Summary is what an invocation returns.
+type Summary struct {
+	Roles    []string `json:"roles"`
+	IAM      bool     `json:"iam"`
+	Duration float64  `json:"duration_ms"`
+}
+
+// Invoke runs the migrations. A CloudFormation custom resource event (a
+// deploy) is answered through its response URL; any other payload (the
+// daily schedule, a manual invoke) just means "now".
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var ev cfn.Event
+	if json.Unmarshal(payload, &ev) == nil && ev.RequestType != "" && ev.ResponseURL != "" {
+		return nil, h.customResource(ctx, &ev)
+	}
+	sum, err := h.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(sum)
+}
+
+// physicalID names the one migrations resource of a stack.
+const physicalID = "watcher-migrations"
+
+// respondMargin is kept before the invocation deadline to answer
+// CloudFormation even when the migration ran out of time.
+const respondMargin = 10 * time.Second
+
+// customResource handles a deploy. Delete does nothing (the schema and its
+// data outlive the stack resource), and neither does the update of a
+// rollback, because migrations only go forward: a rollback re-runs the
+// previous function version's properties, identified by a lower version
+// number, while the newer code is still deployed.
+func (h *Handler) customResource(ctx context.Context, ev *cfn.Event) error {
+	resp := cfn.NewResponse(ev)
+	resp.PhysicalResourceID = ev.PhysicalResourceID
+	if resp.PhysicalResourceID == "" {
+		resp.PhysicalResourceID = physicalID
+	}
+	resp.Status = cfn.StatusSuccess
+	switch {
+	case ev.RequestType == cfn.RequestDelete:
+		resp.Reason = "migrations are not undone"
+	case isRollback(ev):
+		resp.Reason = "rollback: migrations only go forward"
+	default:
+		runCtx := ctx
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			runCtx, cancel = context.WithDeadline(ctx, dl.Add(-respondMargin))
+			defer cancel()
+		}
+		sum, err := h.Run(runCtx)
+		if err != nil {
+			resp.Status = cfn.StatusFailed
+			resp.Reason = truncate(err.Error(), 1024)
+			h.log.Error("migrate", "request", ev.RequestType, "err", err)
+		} else {
+			resp.Data = map[string]any{"Roles": strings.Join(sum.Roles, ",")}
+		}
+	}
+	h.log.Info("custom resource", "request", ev.RequestType, "status", resp.Status, "reason", resp.Reason)
+	return h.respond(context.WithoutCancel(ctx), ev.ResponseURL, resp)
+}
+
+func isRollback(ev *cfn.Event) bool {
+	if ev.RequestType != cfn.RequestUpdate {
+		return false
+	}
+	version := func(props map[string]any) (int, bool) {
+		v, err := strconv.Atoi(fmt.Sprint(props["FunctionVersion"]))
+		return v, err == nil
+	}
+	now, ok1 := version(ev.ResourceProperties)
+	before, ok2 := version(ev.OldResourceProperties)
+	return ok1 && ok2 && now < before
+}
+
+// respond uploads the answer to the presigned S3 URL CloudFormation waits on.
+func (h *Handler) respond(ctx context.Context, responseURL string, resp *cfn.Response) error {
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("encode custom resource response: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, responseURL, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("custom resource response: %w", err)
+	}
+	res, err := h.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("send custom resource response: %w", err)
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("send custom resource response: status %s", res.Status)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// Run fetches the owner's credentials, migrates and ensures the roles.
+func (h *Handler) Run(ctx context.Context) (Summary, error) {
+	start := time.Now()
+	out, err := h.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(h.secretARN)})
+	if err != nil {
+		return Summary{}, fmt.Errorf("read database secret %s: %w", h.secretARN, err)
+	}
+	sec, err := ParseSecret([]byte(aws.ToString(out.SecretString)))
+	if err != nil {
+		return Summary{}, err
+	}
+	mode := h.opt.SSLMode
+	if mode == "" {
+		mode = "require"
+	}
+	dbURL := sec.URL(mode)
+	if err := h.migrate(ctx, dbURL); err != nil {
+		return Summary{}, fmt.Errorf("apply migrations: %w", err)
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return Summary{}, fmt.Errorf("connect as database owner: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := EnsureRoles(ctx, conn, h.opt); err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{Roles: []string{RoleFanout, RoleProbe}, IAM: h.opt.IAM, Duration: float64(time.Since(start).Microseconds()) / 1000}
+	h.log.Info("migrated", "roles", sum.Roles, "iam", sum.IAM, "duration_ms", sum.Duration)
+	return sum, nil
+}

@@ -1,0 +1,111 @@
+package migrator
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The application roles. The CDK app grants IAM rds-db:connect as these
+// users, so the names are shared from here.
+const (
+	// RoleFanout reads endpoints, claims spans and records invocations.
+	RoleFanout = "watcher_fanout"
+	// RoleProbe inserts metrics and invocations and nothing more. The drain
+	// writes what probes write, so it logs in as this role too.
+	RoleProbe = "watcher_probe"
+)
+
+// Options tune EnsureRoles.
+type Options struct {
+	// IAM grants rds_iam to the roles: on RDS they then log in with IAM
+	// tokens only (directly or through an RDS Proxy with IAM auth).
+	IAM bool
+	// SSLMode is the owner connection's sslmode; "require" when empty (RDS
+	// forces TLS). Tests against a local cluster without TLS use "disable".
+	SSLMode string
+}
+
+// grant is one privilege set of one role on one table.
+type grant struct {
+	role, privileges, table string
+}
+
+// grants is the complete list of what the application roles may do.
+// Inserting with ON CONFLICT DO NOTHING needs INSERT only.
+func grants() []grant {
+	return []grant{
+		{RoleFanout, "SELECT", "endpoints"},
+		{RoleFanout, "INSERT", "spans"}, // claims and gaps are ON CONFLICT DO NOTHING
+		{RoleFanout, "INSERT", "invocations"},
+		{RoleProbe, "INSERT", "metrics"},
+		{RoleProbe, "INSERT", "invocations"},
+	}
+}
+
+// EnsureRoles creates the application roles if missing and resets their
+// privileges to exactly grants(): anything granted by hand is revoked. It
+// runs as the database owner after the migrations, as one multi-statement
+// simple-protocol request, which PostgreSQL runs as one transaction.
+func EnsureRoles(ctx context.Context, conn *pgx.Conn, opt Options) error {
+	if _, err := conn.Exec(ctx, rolesSQL(opt), pgx.QueryExecModeSimpleProtocol); err != nil {
+		return fmt.Errorf("ensure application roles: %w", err)
+	}
+	return nil
+}
+
+func rolesSQL(opt Options) string {
+	roles := []string{RoleFanout, RoleProbe}
+	list := strings.Join(roles, ", ")
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	w("DO $roles$ BEGIN")
+	for _, r := range roles {
+		w("  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%s') THEN CREATE ROLE %s LOGIN; END IF;", r, r)
+	}
+	// Database-level: connect, but no temporary tables for anyone who is
+	// not granted them (PUBLIC has TEMPORARY by default).
+	w("  EXECUTE format('REVOKE TEMPORARY ON DATABASE %%I FROM PUBLIC', current_database());")
+	w("  EXECUTE format('GRANT CONNECT ON DATABASE %%I TO %s', current_database());", list)
+	w("END $roles$;")
+	for _, r := range roles {
+		// No inherited powers and no password: a role that logs in with
+		// IAM must not also accept a password.
+		w("ALTER ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD NULL;", r)
+	}
+	w("REVOKE CREATE ON SCHEMA public FROM PUBLIC;")
+	w("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM %s;", list)
+	w("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM %s;", list)
+	w("REVOKE ALL ON SCHEMA public FROM %s;", list)
+	w("GRANT USAGE ON SCHEMA public TO %s;", list)
+	// Maintenance functions run as the owner only.
+	w("DO $fns$ DECLARE f regprocedure; BEGIN")
+	w("  FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace")
+	w("           WHERE n.nspname = 'public' AND p.proname LIKE 'watcher\\_%%' LOOP")
+	w("    EXECUTE format('REVOKE EXECUTE ON FUNCTION %%s FROM PUBLIC', f);")
+	w("  END LOOP;")
+	w("END $fns$;")
+	for _, g := range grants() {
+		w("GRANT %s ON %s TO %s;", g.privileges, g.table, g.role)
+		if !strings.Contains(g.privileges, "INSERT") {
+			continue
+		}
+		// A serial column's default calls nextval, which needs USAGE.
+		w("DO $seq$ DECLARE s text; BEGIN")
+		w("  FOR s IN SELECT pg_get_serial_sequence('%s', a.attname) FROM pg_attribute a", g.table)
+		w("           WHERE a.attrelid = '%s'::regclass AND a.attnum > 0 AND NOT a.attisdropped LOOP", g.table)
+		w("    IF s IS NOT NULL THEN EXECUTE format('GRANT USAGE ON SEQUENCE %%s TO %s', s); END IF;", g.role)
+		w("  END LOOP;")
+		w("END $seq$;")
+	}
+	if opt.IAM {
+		w("GRANT rds_iam TO %s;", list)
+	} else {
+		w("DO $iam$ BEGIN")
+		w("  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') THEN REVOKE rds_iam FROM %s; END IF;", list)
+		w("END $iam$;")
+	}
+	return b.String()
+}

@@ -1,0 +1,303 @@
+// Package pgtest gives tests a real PostgreSQL: one throwaway cluster per
+// test binary, started on first use, and a fresh, migrated database per
+// test, cloned from a template migrated once. PostgreSQL missing is a test
+// failure naming the package to install, never a skip.
+//
+// Use it from a TestMain so that the cluster and its directory go away at
+// the end:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//
+// Without it the server still dies with the test binary (the kernel sends
+// it a signal), and the next run of any test binary removes its directory.
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/watcher-dev/watcher/internal/localpg"
+	"github.com/watcher-dev/watcher/internal/store"
+)
+
+// template is the database migrated once and cloned for every test.
+const template = "watcher_template"
+
+// startTimeout bounds initdb, start-up and the template's migration.
+const startTimeout = 2 * time.Minute
+
+// dirPrefix names this package's directories in os.TempDir(); the pid that
+// follows lets a later run tell a dead run's leftovers from a live one's.
+const dirPrefix = "watcher-pgtest-"
+
+// env is the shared cluster of one test binary.
+type env struct {
+	root    string
+	cluster *localpg.Cluster
+	seq     atomic.Int64
+}
+
+// shared is the one piece of package state: a test binary shares one
+// cluster across its tests, which is the point of this package.
+var shared struct {
+	mu  sync.Mutex
+	env *env
+	err error
+}
+
+// Main runs the tests, then stops the shared cluster and removes its
+// directory, and exits with the tests' status.
+func Main(m *testing.M) {
+	code := m.Run()
+	shared.mu.Lock()
+	if e := shared.env; e != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := e.cluster.Stop(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest:", err)
+		}
+		cancel()
+		_ = os.RemoveAll(e.root)
+		shared.env = nil
+	}
+	shared.mu.Unlock()
+	os.Exit(code)
+}
+
+// sharedEnv starts the shared cluster on first use and migrates the
+// template. A failure is remembered: every test fails with it at once.
+func sharedEnv(t testing.TB) *env {
+	t.Helper()
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if shared.env == nil && shared.err == nil {
+		shared.env, shared.err = startEnv()
+	}
+	if shared.err != nil {
+		t.Fatalf("pgtest: %v", shared.err)
+	}
+	return shared.env
+}
+
+func startEnv() (*env, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	removeStale()
+	root, err := makeDir("")
+	if err != nil {
+		return nil, err
+	}
+	c, err := localpg.Start(ctx, filepath.Join(root, "cluster"), localpg.Options{DieWithProcess: true})
+	if err != nil {
+		_ = os.RemoveAll(root)
+		return nil, fmt.Errorf("start PostgreSQL for tests: %w", err)
+	}
+	if err := createMigrated(ctx, c, template); err != nil {
+		_ = c.Stop(ctx)
+		_ = os.RemoveAll(root)
+		return nil, err
+	}
+	return &env{root: root, cluster: c}, nil
+}
+
+// createMigrated creates database name on c and applies the migrations.
+func createMigrated(ctx context.Context, c *localpg.Cluster, name string) error {
+	if err := c.CreateDatabase(ctx, name); err != nil {
+		return err
+	}
+	quiet := store.WithLogger(slog.New(slog.DiscardHandler))
+	if err := store.Migrate(ctx, c.URL(name), quiet); err != nil {
+		return fmt.Errorf("migrate test database %s: %w", name, err)
+	}
+	return nil
+}
+
+// New returns the URL of a fresh, migrated database for this test, on the
+// shared cluster. The database is dropped when the test ends.
+func New(t testing.TB) string {
+	t.Helper()
+	e := sharedEnv(t)
+	name := fmt.Sprintf("t%d_%s", e.seq.Add(1), dbSafe(t.Name()))
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	if err := e.cluster.CreateDatabaseFrom(ctx, name, template); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	dropAtEnd(t, e.cluster, name)
+	return e.cluster.URL(name)
+}
+
+// Empty returns the URL of a fresh database with no migrations applied, on
+// the shared cluster, for tests of the migrations themselves.
+func Empty(t testing.TB) string {
+	t.Helper()
+	e := sharedEnv(t)
+	name := fmt.Sprintf("t%d_%s", e.seq.Add(1), dbSafe(t.Name()))
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	if err := e.cluster.CreateDatabase(ctx, name); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	dropAtEnd(t, e.cluster, name)
+	return e.cluster.URL(name)
+}
+
+// dropAtEnd drops database name of c when the test ends.
+func dropAtEnd(t testing.TB, c *localpg.Cluster, name string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := c.DropDatabase(ctx, name); err != nil {
+			t.Logf("pgtest: %v", err)
+		}
+	})
+}
+
+// Bouncer starts a pgbouncer in transaction pooling mode in front of the
+// database of dbURL, stopped when the test ends, and returns the URL that
+// reaches the database through it. Each call starts its own bouncer, so a
+// test may restart it freely.
+func Bouncer(t testing.TB, dbURL string) string {
+	t.Helper()
+	b := StartBouncer(t, dbURL)
+	return b.URL()
+}
+
+// StartBouncer is Bouncer returning the bouncer itself, for tests that stop
+// or restart it.
+func StartBouncer(t testing.TB, dbURL string) *localpg.Bouncer {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: parse database url: %v", err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatalf("pgtest: database url %q has no port", dbURL)
+	}
+	up := localpg.Upstream{Host: u.Hostname(), Port: port, DB: strings.TrimPrefix(u.Path, "/")}
+	if name := u.User.Username(); name != "" {
+		up.Users = []string{name}
+	}
+	dir, err := makeDir("bouncer-")
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	b, err := localpg.StartBouncerFor(ctx, filepath.Join(dir, "pgbouncer"), up)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := b.Stop(ctx); err != nil {
+			t.Logf("pgtest: %v", err)
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return b
+}
+
+// NewCluster starts a cluster of the test's own, stopped and removed when
+// the test ends, for tests that stop or restart the server (outages) and
+// must not disturb the shared one.
+func NewCluster(t testing.TB) *localpg.Cluster {
+	t.Helper()
+	removeStale()
+	dir, err := makeDir("own-")
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	c, err := localpg.Start(ctx, filepath.Join(dir, "cluster"), localpg.Options{DieWithProcess: true})
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		t.Fatalf("pgtest: start PostgreSQL for tests: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := c.Stop(ctx); err != nil {
+			t.Logf("pgtest: %v", err)
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return c
+}
+
+// NewDatabase creates a migrated database on c (from NewCluster) and
+// returns its URL.
+func NewDatabase(t testing.TB, c *localpg.Cluster) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	name := fmt.Sprintf("w%08x_%s", rand.Uint32(), dbSafe(t.Name()))
+	if err := createMigrated(ctx, c, name); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return c.URL(name)
+}
+
+// makeDir makes a directory the postgres user can reach, named so that
+// removeStale recognises it once this process is gone.
+func makeDir(kind string) (string, error) {
+	dir, err := os.MkdirTemp("", dirPrefix+strconv.Itoa(os.Getpid())+"-"+kind)
+	if err != nil {
+		return "", fmt.Errorf("create test directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", fmt.Errorf("open test directory to the postgres user: %w", err)
+	}
+	return dir, nil
+}
+
+var stalePid = regexp.MustCompile(`^` + dirPrefix + `(\d+)-`)
+
+// removeStale removes directories of test binaries that died without
+// cleaning up (a timeout, a kill); their servers died with them.
+func removeStale() {
+	entries, _ := os.ReadDir(os.TempDir())
+	for _, e := range entries {
+		m := stalePid.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		pid, _ := strconv.Atoi(m[1])
+		if pid == os.Getpid() || alive(pid) {
+			continue
+		}
+		_ = os.RemoveAll(filepath.Join(os.TempDir(), e.Name()))
+	}
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}
+
+var unsafeChars = regexp.MustCompile(`[^a-z0-9_]+`)
+
+// dbSafe turns a test name into part of a database name (63 bytes at most).
+func dbSafe(name string) string {
+	s := unsafeChars.ReplaceAllString(strings.ToLower(name), "_")
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return s
+}

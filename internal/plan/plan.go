@@ -1,0 +1,226 @@
+// Package plan is the scheduler's pure core: when each endpoint is due, which
+// span a scheduled event names, and how the checks of a span are packed into
+// shards for the probes. It does no I/O and reads no clock.
+package plan
+
+import (
+	"cmp"
+	"encoding/binary"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/watcher-dev/watcher/internal/endpoint"
+)
+
+// SpanLength is the stretch of time one scheduled event plans.
+const SpanLength = time.Minute
+
+// Span is the half-open stretch [Start, End) of planned instants.
+type Span struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// SpanFor returns the span named by an event's scheduled time: the minute it
+// falls in, shifted by a constant offset that absorbs the usual delivery
+// delay. Spans of consecutive minutes tile time whatever the delay.
+func SpanFor(scheduled time.Time, offset time.Duration) Span {
+	start := scheduled.UTC().Truncate(SpanLength).Add(offset)
+	return Span{Start: start, End: start.Add(SpanLength)}
+}
+
+// Phase is the endpoint's fixed offset in [0, interval), derived from a hash
+// of its id so that checks of different endpoints spread evenly.
+func Phase(id int64, interval time.Duration) time.Duration {
+	ms := interval.Milliseconds()
+	if ms <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(id))
+	_, _ = h.Write(b[:])
+	return time.Duration(h.Sum64()%uint64(ms)) * time.Millisecond
+}
+
+// Instants returns the instants in span at which the endpoint is due: every t
+// with (t - phase) divisible by the interval, in milliseconds since the epoch.
+func Instants(id int64, interval time.Duration, span Span) []time.Time {
+	first, step, n := instants(id, interval, span)
+	out := make([]time.Time, n)
+	for i := range out {
+		out[i] = time.UnixMilli(first + int64(i)*step).UTC()
+	}
+	return out
+}
+
+// instants returns the first due instant (ms since the epoch), the step and
+// how many fall in span.
+func instants(id int64, interval time.Duration, span Span) (first, step int64, n int) {
+	step = interval.Milliseconds()
+	if step <= 0 {
+		return 0, 0, 0
+	}
+	phase := Phase(id, interval).Milliseconds()
+	start, end := span.Start.UnixMilli(), span.End.UnixMilli()
+	// Smallest t >= start with (t - phase) mod step == 0.
+	r := (start - phase) % step
+	if r < 0 {
+		r += step
+	}
+	first = start
+	if r != 0 {
+		first = start + step - r
+	}
+	if first >= end {
+		return first, step, 0
+	}
+	return first, step, int((end-1-first)/step) + 1
+}
+
+// Buckets tell the probe how its shard spends the span.
+const (
+	// BucketBusy shards hold endpoints due several times a span: the probe is
+	// busy for the whole span.
+	BucketBusy = "busy"
+	// BucketBurst shards hold endpoints due at most once a span, packed in
+	// order of their instant so that a shard finishes early.
+	BucketBurst = "burst"
+)
+
+// Shard is the unit of work of one probe invocation and the payload of the
+// asynchronous Invoke that starts it.
+type Shard struct {
+	Location  string              `json:"location"`
+	Index     int                 `json:"shard"`
+	Bucket    string              `json:"bucket"`
+	Span      Span                `json:"span"`
+	Checks    int                 `json:"checks"`
+	Endpoints []endpoint.Endpoint `json:"endpoints"`
+}
+
+// Options bound the size of a shard.
+type Options struct {
+	MaxChecks       int // planned checks per shard
+	MaxPayloadBytes int // JSON size of a shard, under the asynchronous Invoke limit
+}
+
+// DefaultOptions fit a 1 MB asynchronous Invoke payload with room to spare.
+var DefaultOptions = Options{MaxChecks: 2000, MaxPayloadBytes: 900 << 10}
+
+// shardOverhead is the JSON size of a shard without its endpoints, rounded up.
+const shardOverhead = 256
+
+// Plan packs the checks due in span into shards, by location (in name order),
+// busy endpoints first, then the once-a-span endpoints in order of their
+// instant. Endpoints not due in span, or disabled, are left out.
+func Plan(eps []endpoint.Endpoint, span Span, opt Options) []Shard {
+	type due struct {
+		ep    *endpoint.Endpoint
+		n     int
+		first int64
+		busy  bool
+	}
+	var all []due
+	for i := range eps {
+		ep := &eps[i]
+		if !ep.Enabled {
+			continue
+		}
+		first, _, n := instants(ep.ID, ep.Interval, span)
+		if n == 0 {
+			continue
+		}
+		all = append(all, due{ep: ep, n: n, first: first, busy: ep.Interval < SpanLength})
+	}
+	slices.SortFunc(all, func(a, b due) int {
+		if c := cmp.Compare(a.ep.Location, b.ep.Location); c != 0 {
+			return c
+		}
+		if a.busy != b.busy {
+			if a.busy {
+				return -1
+			}
+			return 1
+		}
+		if !a.busy {
+			if c := cmp.Compare(a.first, b.first); c != 0 {
+				return c
+			}
+		}
+		return cmp.Compare(a.ep.ID, b.ep.ID)
+	})
+
+	var (
+		shards []Shard
+		cur    *Shard
+		bytes  int
+	)
+	for _, d := range all {
+		size := JSONSize(d.ep)
+		if cur == nil || cur.Location != d.ep.Location ||
+			(cur.Checks > 0 && cur.Checks+d.n > opt.MaxChecks) ||
+			(len(cur.Endpoints) > 0 && bytes+size > opt.MaxPayloadBytes) {
+			index := 0
+			if cur != nil && cur.Location == d.ep.Location {
+				index = cur.Index + 1
+			}
+			shards = append(shards, Shard{Location: d.ep.Location, Index: index, Bucket: BucketBurst, Span: span})
+			cur = &shards[len(shards)-1]
+			bytes = shardOverhead
+		}
+		if d.busy {
+			cur.Bucket = BucketBusy
+		}
+		cur.Checks += d.n
+		cur.Endpoints = append(cur.Endpoints, *d.ep)
+		bytes += size
+	}
+	return shards
+}
+
+// Count returns how many checks of eps are due in span.
+func Count(eps []endpoint.Endpoint, span Span) int {
+	total := 0
+	for i := range eps {
+		if eps[i].Enabled {
+			_, _, n := instants(eps[i].ID, eps[i].Interval, span)
+			total += n
+		}
+	}
+	return total
+}
+
+// JSONSize bounds the size of the endpoint's JSON form from above without
+// encoding it: field names and numbers are covered by a fixed allowance, and
+// every string byte is counted as its escaped length.
+func JSONSize(ep *endpoint.Endpoint) int {
+	n := 200 + jsonLen(ep.Name) + jsonLen(ep.URL) + jsonLen(ep.Method) + jsonLen(ep.Body) +
+		jsonLen(ep.Regex) + jsonLen(ep.Location)
+	for k, v := range ep.Headers {
+		n += jsonLen(k) + jsonLen(v) + 6
+	}
+	if ba := ep.BasicAuth; ba != nil {
+		n += 80 + jsonLen(ba.Username) + jsonLen(ba.PasswordEnv) + jsonLen(ba.PasswordSecret)
+	}
+	return n
+}
+
+// jsonLen is the escaped length of s in encoding/json's output, at most.
+func jsonLen(s string) int {
+	n := 2
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			n += 6
+		case c == '"' || c == '\\':
+			n += 2
+		case c >= 0x80:
+			n += 6 // invalid UTF-8 or U+2028/9 may expand to \ufffd or \u2028
+		default:
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,43 @@
+// Command watcher is Watcher for people: run the fleet locally, invoke one
+// function with an event fixture, run one check, migrate, manage endpoints,
+// report, and serve the built-in target farm.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := &cobra.Command{
+		Use:           "watcher",
+		Short:         "Watcher checks many websites on their own schedules and stores every check in PostgreSQL",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		runCmd(), invokeCmd(), checkCmd(), migrateCmd(), endpointsCmd(),
+		reportCmd(), targetsCmd(), dbCmd(),
+	)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "watcher:", err)
+		var exit exitError
+		if errors.As(err, &exit) {
+			os.Exit(int(exit))
+		}
+		os.Exit(1)
+	}
+}
+
+// exitError carries a specific exit status.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }

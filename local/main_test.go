@@ -1,0 +1,9 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/watcher-dev/watcher/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/store"
+	"github.com/watcher-dev/watcher/internal/targets"
+)
+
+func runCmd() *cobra.Command {
+	var (
+		dur     time.Duration
+		demo    int
+		report  bool
+		farm    string
+		dataDir string
+	)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the fleet locally: a ticker stands in for EventBridge, fanout and probes run in process",
+		Long: `Run the fleet locally. Every minute a scheduled event reaches the fanout handler,
+which plans the span and invokes the probe handlers in process.
+
+Without DATABASE_URL, a throwaway PostgreSQL cluster is started (or reused) under --data.
+--demo N starts the built-in target farm and imports N demo endpoints against it,
+replacing the configured set.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			u, err := ensureDatabase(ctx, dataDir)
+			if err != nil {
+				return err
+			}
+			if err := store.Migrate(ctx, u); err != nil {
+				return err
+			}
+			st, err := store.Open(ctx, u)
+			if err != nil {
+				return fmt.Errorf("open database: %w", err)
+			}
+			defer st.Close()
+
+			if demo > 0 {
+				srv, err := targets.Start(ctx, farm, targets.Options{})
+				if err != nil {
+					return fmt.Errorf("start target farm: %w", err)
+				}
+				defer srv.Close()
+				fmt.Printf("target farm on %s\n", srv.URL())
+				eps, err := endpoint.Parse(targets.DemoEndpoints(srv.URL(), demo, 1), locations())
+				if err != nil {
+					return fmt.Errorf("demo endpoints: %w", err)
+				}
+				res, err := st.ImportEndpoints(ctx, eps, true)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("imported %d demo endpoints (%d new, %d updated, %d disabled)\n", len(eps), res.Inserted, res.Updated, res.Disabled)
+			}
+
+			started := time.Now()
+			if err := runFleet(ctx, st, dur); err != nil {
+				return err
+			}
+			if report {
+				return printReport(ctx, st, started)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&dur, "for", 0, "stop dispatching after this long (0: until interrupted), then wait for the probes")
+	f.IntVar(&demo, "demo", 0, "start the target farm and import this many demo endpoints against it")
+	f.BoolVar(&report, "report", true, "print the report of the run at the end")
+	f.StringVar(&farm, "farm-addr", "127.0.0.1:0", "address of the demo target farm")
+	f.StringVar(&dataDir, "data", ".watcher/pg", "directory of the local PostgreSQL cluster, when DATABASE_URL is unset")
+	return cmd
+}
+
+// runFleet fires one scheduled event per minute, on the minute, until dur
+// has passed or ctx ends, then waits for the probes it started.
+func runFleet(ctx context.Context, st *store.Store, dur time.Duration) error {
+	f := newFleet(st, quietLogger(), true)
+	start := time.Now()
+	stopAt := time.Time{}
+	if dur > 0 {
+		stopAt = start.Add(dur)
+	}
+	next := nextMinute(start)
+	fmt.Printf("fleet running; first scheduled event at %s", next.Format("15:04:05"))
+	if dur > 0 {
+		fmt.Printf(", last before %s", stopAt.Format("15:04:05"))
+	}
+	fmt.Println()
+
+	progress := time.NewTicker(15 * time.Second)
+	defer progress.Stop()
+	timer := time.NewTimer(time.Until(next))
+	defer timer.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Println("interrupted; waiting for running probes (their checks are written)")
+			break loop
+		case <-progress.C:
+			running, t := f.status()
+			fmt.Printf("%s  probes running %d; finished probes: %d checks done, %d written, %d unwritten\n",
+				time.Now().Format("15:04:05"), running, t.Done, t.Written, t.Unwritten)
+		case <-timer.C:
+			sum, err := f.fanout.Run(ctx, next)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "fanout for %s: %v\n", next.Format("15:04:05"), err)
+			} else {
+				fmt.Printf("%s  fanout: span %s %s, %d endpoints, %d checks in %d shards\n",
+					time.Now().Format("15:04:05"), sum.SpanStart.Format("15:04:05"), sum.Status, sum.Endpoints, sum.Checks, sum.Shards)
+			}
+			next = next.Add(time.Minute)
+			if !stopAt.IsZero() && next.After(stopAt) {
+				break loop
+			}
+			timer.Reset(time.Until(next))
+		}
+	}
+	done := make(chan struct{})
+	go func() { f.wait(); close(done) }()
+	for {
+		select {
+		case <-done:
+			_, t := f.status()
+			fmt.Printf("fleet stopped: %d checks planned, %d done, %d written, %d unwritten, %d skipped\n",
+				t.Planned, t.Done, t.Written, t.Unwritten, t.Skipped)
+			if t.Unwritten > 0 {
+				return fmt.Errorf("%d results could not be written", t.Unwritten)
+			}
+			return nil
+		case <-progress.C:
+			running, t := f.status()
+			fmt.Printf("%s  waiting for %d probes; finished: %d checks done, %d written\n",
+				time.Now().Format("15:04:05"), running, t.Done, t.Written)
+		}
+	}
+}

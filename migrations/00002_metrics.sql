@@ -1,0 +1,102 @@
+-- +goose Up
+-- One row per check. Unique on (endpoint_id, location, scheduled_at), the
+-- planned instant, so a retried batch or a retried invocation inserts
+-- nothing twice (writers use ON CONFLICT DO NOTHING).
+--
+-- No foreign key to endpoints: it would cost a lookup per inserted row on the
+-- hottest path, and endpoints are only ever disabled, never deleted.
+--
+-- Time-partitioned by scheduled_at: a TimescaleDB hypertable where the
+-- extension can be created, otherwise native daily range partitions that
+-- watcher_ensure_partitions creates ahead of time, plus a DEFAULT partition
+-- so that no row is ever refused.
+
+-- +goose StatementBegin
+DO $migration$
+DECLARE
+    columns constant text := $columns$
+        endpoint_id      bigint           NOT NULL,
+        location         text             NOT NULL,
+        scheduled_at     timestamptz      NOT NULL,
+        started_at       timestamptz      NOT NULL,
+        lateness_ms      real             NOT NULL DEFAULT 0,
+        response_time_ms double precision NOT NULL,
+        status_code      smallint,
+        regex_match      boolean,
+        error            text,
+        dns_ms           real             NOT NULL DEFAULT 0,
+        connect_ms       real             NOT NULL DEFAULT 0,
+        tls_ms           real             NOT NULL DEFAULT 0,
+        ttfb_ms          real             NOT NULL DEFAULT 0,
+        body_bytes       bigint           NOT NULL DEFAULT 0,
+        CONSTRAINT metrics_key UNIQUE (endpoint_id, location, scheduled_at)
+    $columns$;
+    hypertable boolean := false;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+        -- Available is not usable: the library may not be preloaded or the
+        -- role may lack the right to create it. Fall back rather than fail.
+        BEGIN
+            CREATE EXTENSION IF NOT EXISTS timescaledb;
+            EXECUTE format('CREATE TABLE metrics (%s)', columns);
+            PERFORM create_hypertable('metrics', 'scheduled_at', chunk_time_interval => interval '1 day');
+            hypertable := true;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE NOTICE 'timescaledb is available but not usable (%): using native partitions', SQLERRM;
+        END;
+    END IF;
+    IF NOT hypertable THEN
+        EXECUTE format('CREATE TABLE metrics (%s) PARTITION BY RANGE (scheduled_at)', columns);
+        EXECUTE 'CREATE TABLE metrics_default PARTITION OF metrics DEFAULT';
+        -- Reports and span counts scan by time; BRIN is nearly free to
+        -- maintain for rows that arrive in time order.
+        EXECUTE 'CREATE INDEX metrics_scheduled_at ON metrics USING brin (scheduled_at)';
+    END IF;
+END
+$migration$;
+-- +goose StatementEnd
+
+-- watcher_ensure_partitions creates the daily partitions of metrics from
+-- today (UTC) to days_ahead days later and returns how many it created. Rows
+-- that reached the default partition before their day's partition existed
+-- are moved into it. A no-op on a hypertable, which makes its own chunks.
+-- +goose StatementBegin
+CREATE FUNCTION watcher_ensure_partitions(days_ahead integer) RETURNS integer
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    today   constant date := (now() AT TIME ZONE 'UTC')::date;
+    day     date;
+    part    text;
+    lo      text;
+    hi      text;
+    created integer := 0;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'metrics'::regclass) THEN
+        RETURN 0;
+    END IF;
+    -- Serialise concurrent callers (deploys, the CLI) for this transaction
+    -- only, which also works through a transaction-pooling proxy.
+    PERFORM pg_advisory_xact_lock(hashtext('watcher_ensure_partitions'));
+    FOR i IN 0 .. greatest(days_ahead, 0) LOOP
+        day  := today + i;
+        part := 'metrics_p' || to_char(day, 'YYYYMMDD');
+        CONTINUE WHEN to_regclass(part) IS NOT NULL;
+        lo := to_char(day, 'YYYY-MM-DD') || ' 00:00:00+00';
+        hi := to_char(day + 1, 'YYYY-MM-DD') || ' 00:00:00+00';
+        -- Create, fill from the default partition, then attach: attaching
+        -- fails while the default partition holds rows of the new range.
+        EXECUTE format('CREATE TABLE %I (LIKE metrics INCLUDING DEFAULTS)', part);
+        EXECUTE format(
+            'WITH moved AS (DELETE FROM metrics_default WHERE scheduled_at >= %L AND scheduled_at < %L RETURNING *) '
+            'INSERT INTO %I SELECT * FROM moved', lo, hi, part);
+        EXECUTE format('ALTER TABLE metrics ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', part, lo, hi);
+        created := created + 1;
+    END LOOP;
+    RETURN created;
+END
+$fn$;
+-- +goose StatementEnd
+
+-- +goose Down
+DROP FUNCTION watcher_ensure_partitions(integer);
+DROP TABLE metrics;
