@@ -46,8 +46,11 @@ lint: $(GOLANGCI)
 unit:
 	$(GO) test -count=1 ./...
 
+# cdk.out for the example configuration (two probe regions and one
+# intranet), offline: no AWS account is needed to synthesize.
 synth: functions
-	$(GO) run ./infra
+	rm -rf cdk.out
+	CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON="$$(cat infra/example.context.json)" $(GO) run ./infra
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -113,6 +113,18 @@ func (f *fleet) status() (int, probe.Summary) {
 	return f.running, f.totals
 }
 
+// progress prints one line: probes in flight and results stored so far.
+func (f *fleet) progress(ctx context.Context, st *store.Store, since time.Time) {
+	running, t := f.status()
+	stored, err := st.CountMetrics(ctx, since)
+	if err != nil {
+		fmt.Printf("%s  probes running %d; database unreachable (%v)\n", time.Now().Format("15:04:05"), running, err)
+		return
+	}
+	fmt.Printf("%s  probes running %d; %d checks stored; finished probes: %d planned, %d done, %d unwritten\n",
+		time.Now().Format("15:04:05"), running, stored, t.Planned, t.Done, t.Unwritten)
+}
+
 // wait blocks until every probe invocation has returned.
 func (f *fleet) wait() { f.invoker.Wait() }
 

@@ -109,9 +109,7 @@ loop:
 			fmt.Println("interrupted; waiting for running probes (their checks are written)")
 			break loop
 		case <-progress.C:
-			running, t := f.status()
-			fmt.Printf("%s  probes running %d; finished probes: %d checks done, %d written, %d unwritten\n",
-				time.Now().Format("15:04:05"), running, t.Done, t.Written, t.Unwritten)
+			f.progress(ctx, st, start)
 		case <-timer.C:
 			sum, err := f.fanout.Run(ctx, next)
 			if err != nil {
@@ -140,9 +138,7 @@ loop:
 			}
 			return nil
 		case <-progress.C:
-			running, t := f.status()
-			fmt.Printf("%s  waiting for %d probes; finished: %d checks done, %d written\n",
-				time.Now().Format("15:04:05"), running, t.Done, t.Written)
+			f.progress(ctx, st, start)
 		}
 	}
 }

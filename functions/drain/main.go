@@ -6,50 +6,37 @@ package main
 import (
 	"context"
 	"os"
-	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/watcher-dev/watcher/internal/app"
+	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/drain"
-	"github.com/watcher-dev/watcher/internal/rdsauth"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
 func main() {
 	ctx, log := context.Background(), app.Logger()
-	dbURL := os.Getenv("DATABASE_URL")
-	iam, err := strconv.ParseBool(cmpOr(os.Getenv("DATABASE_IAM_AUTH"), "false"))
-	if dbURL == "" || err != nil {
-		log.Error("configuration: DATABASE_URL is required and DATABASE_IAM_AUTH must be true or false")
+	cfg, err := config.LoadDrain(config.OS())
+	if err != nil {
+		log.Error("configuration", "err", err)
 		os.Exit(1)
 	}
-	opts := []store.Option{store.WithLogger(log)}
-	if iam {
-		aws, err := awsconfig.LoadDefaultConfig(ctx)
-		if err != nil {
-			log.Error("aws configuration", "err", err)
-			os.Exit(1)
-		}
-		pw, err := rdsauth.FromURL(dbURL, aws.Region, aws.Credentials)
-		if err != nil {
-			log.Error("configuration", "err", err)
-			os.Exit(1)
-		}
-		opts = append(opts, store.WithPassword(store.PasswordFunc(pw)))
+	aws, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Error("aws configuration", "err", err)
+		os.Exit(1)
 	}
-	st, err := store.Open(ctx, dbURL, opts...)
+	opts, err := app.StoreOptions(aws, cfg)
+	if err != nil {
+		log.Error("database", "err", err)
+		os.Exit(1)
+	}
+	st, err := app.OpenStore(ctx, cfg, append(opts, store.WithLogger(log))...)
 	if err != nil {
 		log.Error("database", "err", err)
 		os.Exit(1)
 	}
 	lambda.Start(drain.New(st, log))
-}
-
-func cmpOr(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }

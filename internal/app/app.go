@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -36,6 +37,15 @@ func MemoryMB() int {
 	}
 	n, _ := strconv.Atoi(os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
 	return n
+}
+
+// emfWriter is stdout inside Lambda, where CloudWatch reads EMF lines from
+// the log, and nothing elsewhere.
+func emfWriter() io.Writer {
+	if os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" {
+		return os.Stdout
+	}
+	return nil
 }
 
 // OpenStore connects to the database named by the configuration.
@@ -73,5 +83,6 @@ func NewProbe(c config.Probe, sink probe.Sink, rec probe.Recorder, sm secrets.Se
 		Region:    c.Region,
 		MemoryMB:  MemoryMB(),
 		BatchSize: c.BatchSize,
+		EMF:       emfWriter(),
 	}, checker, sink, rec, secrets.New(os.LookupEnv, sm), log)
 }

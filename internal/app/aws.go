@@ -26,10 +26,10 @@ func StoreOptions(awsCfg aws.Config, c config.Common) ([]store.Option, error) {
 }
 
 // ProbeSink returns where a probe writes its results and invocation
-// records: the results queue for probes without a route to the database,
-// the database otherwise.
+// records: the database when it has a route to it (DATABASE_URL), otherwise
+// the results queue that the drain function empties into the database.
 func ProbeSink(ctx context.Context, awsCfg aws.Config, c config.Probe, log *slog.Logger) (probe.Sink, probe.Recorder, error) {
-	if c.ResultsQueueURL != "" {
+	if c.DatabaseURL == "" {
 		q, err := sqssink.NewFromConfig(awsCfg, c.ResultsQueueURL)
 		if err != nil {
 			return nil, nil, fmt.Errorf("results queue: %w", err)

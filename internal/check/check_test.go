@@ -44,7 +44,9 @@ func newServer(t testing.TB, h http.HandlerFunc) *server {
 
 func serve(t testing.TB, h http.HandlerFunc) string { return newServer(t, h).URL }
 
-func welcome(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "You are always welcome!") }
+func welcome(w http.ResponseWriter, _ *http.Request) {
+	_, _ = io.WriteString(w, "You are always welcome!")
+}
 
 // silentListener accepts connections and never says a word.
 func silentListener(t *testing.T) string {
@@ -267,7 +269,7 @@ func TestRun(t *testing.T) {
 			opt:  Options{Policy: Policy{AllowLoopback: true}, BodyCap: 1 << 10},
 			req: func(t *testing.T) Request {
 				url := serve(t, func(w http.ResponseWriter, r *http.Request) {
-					io.WriteString(w, "welcome "+strings.Repeat("x", 4<<10))
+					_, _ = io.WriteString(w, "welcome "+strings.Repeat("x", 4<<10))
 				})
 				return Request{URL: url, Regex: mustRegex(t, `welcome`, time.Second)}
 			},
@@ -278,7 +280,7 @@ func TestRun(t *testing.T) {
 			opt:  Options{Policy: Policy{AllowLoopback: true}, BodyCap: 1 << 10},
 			req: func(t *testing.T) Request {
 				url := serve(t, func(w http.ResponseWriter, r *http.Request) {
-					io.WriteString(w, strings.Repeat("x", 4<<10)+"welcome")
+					_, _ = io.WriteString(w, strings.Repeat("x", 4<<10)+"welcome")
 				})
 				return Request{URL: url, Regex: mustRegex(t, `welcome`, time.Second)}
 			},
@@ -289,7 +291,7 @@ func TestRun(t *testing.T) {
 			opt:  loopbackOnly,
 			req: func(t *testing.T) Request {
 				url := serve(t, func(w http.ResponseWriter, r *http.Request) {
-					io.WriteString(w, strings.Repeat("a", 64)+"b")
+					_, _ = io.WriteString(w, strings.Repeat("a", 64)+"b")
 				})
 				return Request{URL: url, Regex: mustRegex(t, `(?=a)(a+)+$`, 10*time.Millisecond)}
 			},

@@ -5,7 +5,6 @@ package config
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -170,8 +169,8 @@ func LoadFanout(env Env, environ []string) (Fanout, error) {
 	}
 	c.Plan.MaxChecks = r.int("WATCHER_SHARD_MAX_CHECKS", plan.DefaultOptions.MaxChecks, 1, 100_000)
 	raw := r.str("WATCHER_PROBES", "")
-	switch {
-	case raw == "":
+	switch raw {
+	case "":
 		r.problems = append(r.problems, `WATCHER_PROBES: is required, e.g. {"home":"watcher-probe-home"}`)
 	default:
 		if err := json.Unmarshal([]byte(raw), &c.Probes); err != nil {
@@ -207,8 +206,30 @@ func LoadProbe(env Env, environ []string) (Probe, error) {
 	return c, r.err("probe")
 }
 
-// ErrNoDatabase is returned where a command needs DATABASE_URL and has none.
-var ErrNoDatabase = errors.New("DATABASE_URL is not set")
+// LoadDrain reads the drain function's configuration: just the database.
+func LoadDrain(env Env, environ []string) (Common, error) {
+	r := &reader{env: env}
+	r.rejectUnknown(environ)
+	c := r.common(true)
+	return c, r.err("drain")
+}
+
+// Migrate configures the migrate function.
+type Migrate struct {
+	SecretARN string // WATCHER_DB_SECRET_ARN: the owner's credentials, as RDS generates them
+	IAMAuth   bool   // DATABASE_IAM_AUTH: the application roles log in with IAM tokens
+}
+
+// LoadMigrate reads the migrate function's configuration.
+func LoadMigrate(env Env, environ []string) (Migrate, error) {
+	r := &reader{env: env}
+	r.rejectUnknown(environ)
+	c := Migrate{SecretARN: r.str("WATCHER_DB_SECRET_ARN", ""), IAMAuth: r.bool("DATABASE_IAM_AUTH")}
+	if c.SecretARN == "" {
+		r.problems = append(r.problems, "WATCHER_DB_SECRET_ARN: is required")
+	}
+	return c, r.err("migrate")
+}
 
 // OS is the process environment.
 func OS() (Env, []string) { return os.LookupEnv, os.Environ() }

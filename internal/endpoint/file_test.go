@@ -135,7 +135,8 @@ endpoints:
 	}
 	got := map[string]bool{}
 	for _, p := range inv.Problems {
-		got[p.String()[:strings.Index(p.String(), ":")]] = true
+		field, _, _ := strings.Cut(p.String(), ":")
+		got[field] = true
 	}
 	for _, want := range []string{"endpoints[0].url", "endpoints[0].interval", "endpoints[2].location", "endpoints[2].regex"} {
 		if !got[want] {

@@ -3,6 +3,7 @@ package fanout_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -181,7 +182,7 @@ func TestFanoutReportsUnroutableShards(t *testing.T) {
 
 func TestFanoutRejectsEventWithoutTime(t *testing.T) {
 	h := fanout.New(fanout.Config{}, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
-	if _, err := h.Invoke(context.Background(), []byte(`{"detail-type":"Scheduled Event"}`)); err != fanout.ErrNoEvent {
+	if _, err := h.Invoke(context.Background(), []byte(`{"detail-type":"Scheduled Event"}`)); !errors.Is(err, fanout.ErrNoEvent) {
 		t.Errorf("err = %v, want ErrNoEvent", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,12 +29,18 @@ type Lambda struct {
 }
 
 // Invoke starts function with payload and returns once Lambda has queued it.
+// A function named by an ARN is invoked in the ARN's region, which for a
+// probe in another region is not the caller's.
 func (l Lambda) Invoke(ctx context.Context, function string, payload []byte) error {
 	in := &lambda.InvokeInput{FunctionName: aws.String(function), Payload: payload, InvocationType: types.InvocationTypeEvent}
 	if l.Sync {
 		in.InvocationType = types.InvocationTypeRequestResponse
 	}
-	out, err := l.Client.Invoke(ctx, in)
+	var opts []func(*lambda.Options)
+	if region := arnRegion(function); region != "" {
+		opts = append(opts, func(o *lambda.Options) { o.Region = region })
+	}
+	out, err := l.Client.Invoke(ctx, in, opts...)
 	if err != nil {
 		return fmt.Errorf("lambda invoke %s: %w", function, err)
 	}
@@ -41,6 +48,16 @@ func (l Lambda) Invoke(ctx context.Context, function string, payload []byte) err
 		return fmt.Errorf("lambda invoke %s: function error %s: %s", function, *out.FunctionError, out.Payload)
 	}
 	return nil
+}
+
+// arnRegion returns the region of a function ARN
+// (arn:aws:lambda:REGION:ACCOUNT:function:NAME), "" for a plain name.
+func arnRegion(function string) string {
+	parts := strings.SplitN(function, ":", 5)
+	if len(parts) < 5 || parts[0] != "arn" || parts[2] != "lambda" {
+		return ""
+	}
+	return parts[3]
 }
 
 // Handler is the Lambda handler contract (aws-lambda-go's lambda.Handler).

@@ -83,7 +83,7 @@ func isExecutable(path string) bool {
 func compareVersions(a, b string) int {
 	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
 	for i := 0; i < max(len(pa), len(pb)); i++ {
-		var x, y int = -1, -1
+		x, y := -1, -1
 		if i < len(pa) {
 			if n, err := strconv.Atoi(pa[i]); err == nil {
 				x = n

@@ -128,7 +128,7 @@ func (b *Bouncer) Start(ctx context.Context) error {
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
 		if b.port == 0 {
-			p, err := freePort()
+			p, err := freePort(ctx)
 			if err != nil {
 				return err
 			}
@@ -153,7 +153,7 @@ func (b *Bouncer) startLocked(ctx context.Context) error {
 		return err
 	}
 	// pgbouncer treats SIGTERM as an immediate shutdown.
-	proc, err := startChild(command(b.cred, b.dir, b.bin, ini), b.LogPath(), syscall.SIGTERM)
+	proc, err := startChild(command(ctx, b.cred, b.dir, b.bin, ini), b.LogPath(), syscall.SIGTERM)
 	if err != nil {
 		return err
 	}

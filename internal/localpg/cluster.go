@@ -175,7 +175,7 @@ func (c *Cluster) initdb(ctx context.Context) error {
 	if entries, err := os.ReadDir(data); err == nil && len(entries) > 0 {
 		return fmt.Errorf("%s is not empty and not a PostgreSQL data directory", data)
 	}
-	if _, err := run(ctx, c.cred, c.dir, filepath.Join(c.bin, "initdb"),
+	if err := run(ctx, c.cred, c.dir, filepath.Join(c.bin, "initdb"),
 		"-D", data, "-U", Superuser, "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"); err != nil {
 		return fmt.Errorf("initialise cluster in %s: %w", c.dir, err)
 	}
@@ -273,7 +273,7 @@ func (c *Cluster) StartServer(ctx context.Context) error {
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
 		if c.port == 0 {
-			p, err := freePort()
+			p, err := freePort(ctx)
 			if err != nil {
 				return err
 			}
@@ -300,14 +300,14 @@ func (c *Cluster) startLocked(ctx context.Context) error {
 		if err := touch(logPath, c.cred); err != nil {
 			return err
 		}
-		if _, err := run(ctx, c.cred, c.dir, filepath.Join(c.bin, "pg_ctl"),
+		if err := run(ctx, c.cred, c.dir, filepath.Join(c.bin, "pg_ctl"),
 			"start", "-D", c.dataDir(), "-l", logPath, "-w", "-t", "60", "-s"); err != nil {
 			return err
 		}
 		return waitReady(ctx, "postgres", nil, logPath, c.ping)
 	}
 	// SIGQUIT is PostgreSQL's immediate shutdown: if we die, it goes too.
-	proc, err := startChild(command(c.cred, c.dir, filepath.Join(c.bin, "postgres"), "-D", c.dataDir()),
+	proc, err := startChild(command(ctx, c.cred, c.dir, filepath.Join(c.bin, "postgres"), "-D", c.dataDir()),
 		logPath, syscall.SIGQUIT)
 	if err != nil {
 		return err
@@ -340,7 +340,7 @@ func (c *Cluster) StopServer(ctx context.Context) error {
 		return nil
 	}
 	// A detached or reused server: not our child, so ask pg_ctl.
-	if _, err := run(ctx, c.cred, c.dir, filepath.Join(c.bin, "pg_ctl"),
+	if err := run(ctx, c.cred, c.dir, filepath.Join(c.bin, "pg_ctl"),
 		"stop", "-D", c.dataDir(), "-m", "fast", "-w", "-t", "60", "-s"); err != nil {
 		return fmt.Errorf("stop postgres in %s: %w", c.dir, err)
 	}

@@ -49,7 +49,7 @@ func queryInt(ctx context.Context, url, sql string) (int, error) {
 	return n, err
 }
 
-func mustExec(t *testing.T, ctx context.Context, url string, sqls ...string) {
+func mustExec(ctx context.Context, t *testing.T, url string, sqls ...string) {
 	t.Helper()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
@@ -82,7 +82,7 @@ func TestClusterLifecycle(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		mustExec(t, ctx, c.URL("watcher"), "CREATE TABLE kept (n int)", "INSERT INTO kept VALUES (42)")
+		mustExec(ctx, t, c.URL("watcher"), "CREATE TABLE kept (n int)", "INSERT INTO kept VALUES (42)")
 	})
 
 	t.Run("settings of a throwaway cluster", func(t *testing.T) {
@@ -227,7 +227,7 @@ func TestBouncer(t *testing.T) {
 			if n, err := queryInt(ctx, tt.url(b), "SELECT 7"); err != nil || n != 7 {
 				t.Fatalf("query through bouncer = %d, %v", n, err)
 			}
-			if mode := poolMode(t, ctx, b); mode != "transaction" {
+			if mode := poolMode(ctx, t, b); mode != "transaction" {
 				t.Errorf("pool_mode = %q, want transaction", mode)
 			}
 
@@ -253,7 +253,7 @@ func TestBouncer(t *testing.T) {
 
 // poolMode asks pgbouncer's admin console how it pools connections. The
 // console speaks only the simple protocol.
-func poolMode(t *testing.T, ctx context.Context, b *localpg.Bouncer) string {
+func poolMode(ctx context.Context, t *testing.T, b *localpg.Bouncer) string {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(b.URLFor(localpg.Superuser, "pgbouncer"))
 	if err != nil {

@@ -88,24 +88,24 @@ func chown(path string, cred *syscall.Credential) error {
 	return nil
 }
 
-// command builds a long-lived server command run as cred in dir. It takes
-// no context: the server must outlive the call that starts it.
-func command(cred *syscall.Credential, dir, path string, args ...string) *exec.Cmd {
-	cmd := exec.Command(path, args...)
+// command builds a long-lived server command run as cred in dir. The server
+// must outlive the call that starts it, so ctx's cancellation is dropped;
+// child.stop ends it instead.
+func command(ctx context.Context, cred *syscall.Credential, dir, path string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), path, args...)
 	setup(cmd, cred, dir)
 	return cmd
 }
 
-// run runs a short server-side tool (initdb, pg_ctl) as cred in dir and
-// returns its combined output.
-func run(ctx context.Context, cred *syscall.Credential, dir, path string, args ...string) ([]byte, error) {
+// run runs a short server-side tool (initdb, pg_ctl) as cred in dir; its
+// combined output goes into the error when it fails.
+func run(ctx context.Context, cred *syscall.Credential, dir, path string, args ...string) error {
 	cmd := exec.CommandContext(ctx, path, args...)
 	setup(cmd, cred, dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return out, fmt.Errorf("%s %s: %w\n%s", filepath.Base(path), strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", filepath.Base(path), strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
-	return out, nil
+	return nil
 }
 
 // setup gives server-side commands a small, predictable environment: a
@@ -199,9 +199,9 @@ func waitReady(ctx context.Context, what string, c *child, logPath string, ready
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("%s exited during start-up (%v); log %s:\n%s", what, c.err, logPath, logTail(logPath))
+			return fmt.Errorf("%s exited during start-up (%w); log %s:\n%s", what, c.err, logPath, logTail(logPath))
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w (last: %v); log %s:\n%s", what, ctx.Err(), last, logPath, logTail(logPath))
+			return fmt.Errorf("%s not ready: %w (last: %w); log %s:\n%s", what, ctx.Err(), last, logPath, logTail(logPath))
 		case <-tick.C:
 		}
 	}
@@ -224,8 +224,9 @@ func logTail(path string) string {
 
 // freePort asks the kernel for a loopback port nobody listens on. Another
 // process may take it before the server binds it; starts retry for that.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}

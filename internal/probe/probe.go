@@ -8,12 +8,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/watcher-dev/watcher/internal/emf"
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/regex"
@@ -52,6 +54,9 @@ type Config struct {
 	Margin      time.Duration
 	MaxBackoff  time.Duration // between failed write attempts
 	MaxInFlight int           // cap on concurrent checks; 0 derives it from the shard
+	// EMF receives one CloudWatch Embedded Metric Format line per
+	// invocation (stdout in Lambda); nil writes none.
+	EMF io.Writer
 }
 
 func (c *Config) defaults() {
@@ -168,6 +173,7 @@ func (h *Handler) Run(ctx context.Context, sh *plan.Shard, payloadBytes int) (Su
 		h.log.Error("checks not started before the deadline", "location", sh.Location, "shard", sh.Index, "skipped", sum.Skipped)
 	}
 	h.record(ctx, sh, start, payloadBytes, &sum, w.lastErr)
+	h.metrics(&sum)
 	h.log.Info("probe done", "summary", sum)
 	return sum, nil
 }
@@ -321,6 +327,25 @@ func (h *Handler) record(ctx context.Context, sh *plan.Shard, start time.Time, p
 	defer cancel()
 	if err := h.rec.RecordInvocation(rctx, inv); err != nil {
 		h.log.Warn("record invocation", "err", err)
+	}
+}
+
+// metrics writes the invocation's EMF line; the alarms on unwritten checks read it.
+func (h *Handler) metrics(sum *Summary) {
+	if h.cfg.EMF == nil {
+		return
+	}
+	err := emf.Write(h.cfg.EMF, time.Now(), map[string]string{"function": "probe", "location": sum.Location}, []emf.Metric{
+		{Name: "ChecksPlanned", Unit: "Count", Value: float64(sum.Planned)},
+		{Name: "ChecksDone", Unit: "Count", Value: float64(sum.Done)},
+		{Name: "ChecksFailed", Unit: "Count", Value: float64(sum.Failed)},
+		{Name: "ChecksSkipped", Unit: "Count", Value: float64(sum.Skipped)},
+		{Name: "ChecksUnwritten", Unit: "Count", Value: float64(sum.Unwritten)},
+		{Name: "LatenessP99", Unit: "Milliseconds", Value: sum.LatenessP99},
+		{Name: "Duration", Unit: "Milliseconds", Value: sum.DurationMS},
+	})
+	if err != nil {
+		h.log.Warn("write metrics line", "err", err)
 	}
 }
 

@@ -209,8 +209,8 @@ func TestProbeReportsWhatItCouldNotWrite(t *testing.T) {
 	if err := c.StopServer(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	p := newProbe(t, st, st, &logs, probe.Config{FlushEvery: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Margin: 100 * time.Millisecond})
+	var logs, metrics syncBuffer
+	p := newProbe(t, st, st, &logs, probe.Config{FlushEvery: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Margin: 100 * time.Millisecond, EMF: &metrics})
 	eps := []endpoint.Endpoint{{ID: 9, URL: site.URL, Method: "GET", Interval: 5 * time.Second, Timeout: 100 * time.Millisecond, Location: "home", Enabled: true}}
 	sh := plan.Plan(eps, pastSpan(), plan.DefaultOptions)[0]
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -224,6 +224,10 @@ func TestProbeReportsWhatItCouldNotWrite(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"msg":"results not written"`) || !strings.Contains(logs.String(), `"unwritten":12`) {
 		t.Errorf("unwritten results not reported in the logs:\n%s", logs.String())
+	}
+	// The alarm on unwritten checks reads this metric.
+	if m := metrics.String(); !strings.Contains(m, `"ChecksUnwritten":12`) || !strings.Contains(m, `"Namespace":"Watcher"`) {
+		t.Errorf("EMF line %q lacks ChecksUnwritten 12", m)
 	}
 }
 

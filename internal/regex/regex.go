@@ -93,7 +93,7 @@ func Compile(pattern string, matchTimeout time.Duration) (*Regex, error) {
 		r.re2 = re2
 		r.asciiWord = unicodeWord
 		r.inspect(re2src)
-		if !r.asciiWord && !(r.dollar && !r.trimExact) {
+		if !r.asciiWord && (!r.dollar || r.trimExact) {
 			return r, nil // RE2 alone keeps Python's meaning for every body
 		}
 	}
@@ -116,7 +116,7 @@ func Compile(pattern string, matchTimeout time.Duration) (*Regex, error) {
 	if _, err := compileBacktrack(pattern, matchTimeout); err != nil {
 		errBT = err
 	}
-	return nil, fmt.Errorf("regex %q: re2: %v; regexp2: %v", pattern, errRE2, errBT)
+	return nil, fmt.Errorf("regex %q: re2: %w; regexp2: %w", pattern, errRE2, errBT)
 }
 
 // compileBacktrack compiles with regexp2's default (.NET-like) options, whose

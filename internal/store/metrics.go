@@ -134,3 +134,12 @@ func ms64(d time.Duration) float64 { return float64(d) / float64(time.Millisecon
 func fromMS(ms float64) time.Duration {
 	return time.Duration(math.Round(ms*1e3)) * time.Microsecond
 }
+
+// CountMetrics returns how many checks scheduled at or after since are stored.
+func (s *Store) CountMetrics(ctx context.Context, since time.Time) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM metrics WHERE scheduled_at >= $1`, since).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count metrics: %w", err)
+	}
+	return n, nil
+}

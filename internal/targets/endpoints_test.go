@@ -30,7 +30,7 @@ func TestEndpointFiles(t *testing.T) {
 					t.Errorf("intervals span %s..%s, want 5s..30s", lo, hi)
 				}
 				for _, ep := range eps {
-					if ep.Regex != ".*welcome" || ep.Method != "GET" || !strings.HasPrefix(ep.URL, "http://127.0.0.1:8080/site/") {
+					if ep.Regex != ".*welcome" || ep.Method != http.MethodGet || !strings.HasPrefix(ep.URL, "http://127.0.0.1:8080/site/") {
 						t.Fatalf("endpoint %+v", ep)
 					}
 				}
@@ -79,12 +79,12 @@ func checkDemo(t *testing.T, eps []endpoint.Endpoint) {
 			t.Errorf("%s: interval %s", ep.Name, ep.Interval)
 		}
 		switch {
-		case ep.Method == "POST":
+		case ep.Method == http.MethodPost:
 			if ep.Body == "" || ep.Headers["Content-Type"] != "application/json" || !strings.Contains(ep.URL, "/echo/") {
 				t.Errorf("%s: POST without body, headers or echo: %+v", ep.Name, ep)
 			}
 			seen["post"]++
-		case ep.Method == "HEAD":
+		case ep.Method == http.MethodHead:
 			seen["head"]++
 		case ep.Regex == "(?i)WELCOME":
 			seen["fold"]++
@@ -181,7 +181,7 @@ func TestDemoAgainstFarm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := resp.StatusCode == 200 // every 200 of the demo carries what its regex looks for
+		want := resp.StatusCode == http.StatusOK // every 200 of the demo carries what its regex looks for
 		if got != want {
 			t.Errorf("%s %s: status %d, regex %q matched %v; body %.80q", ep.Method, ep.URL, resp.StatusCode, ep.Regex, got, body)
 		}

@@ -66,7 +66,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case ModeEcho:
 		err = h.serveEcho(w, r)
 	case ModeHang:
-		err = h.serveHang(w, r)
+		err = h.serveHang(r)
 	case ModeDrip:
 		err = h.serveDrip(w, r)
 	case ModeEndless:
@@ -78,7 +78,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case ModeRedirect:
 		err = h.serveRedirect(w, r, rest)
 	case ModeRedirectLoop:
-		err = h.serveRedirectLoop(w, r)
+		h.serveRedirectLoop(w, r)
 	case ModeBacktrack:
 		err = h.serveBacktrack(w, r)
 	}
@@ -174,7 +174,9 @@ func (h *handler) serveEcho(w http.ResponseWriter, r *http.Request) error {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, echoBodyCap))
 	if err != nil {
-		return nil // the client went away mid-body
+		// Mostly the client went away mid-body and the 400 goes nowhere; a
+		// malformed body still gets told.
+		return fmt.Errorf("read body: %w", err)
 	}
 	rest, _ := io.Copy(io.Discard, r.Body)
 	user, _, hasAuth := r.BasicAuth()
@@ -204,7 +206,7 @@ func (h *handler) serveEcho(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *handler) serveHang(w http.ResponseWriter, r *http.Request) error {
+func (h *handler) serveHang(r *http.Request) error {
 	if _, err := parseParams(r.URL.RawQuery); err != nil {
 		return err
 	}
@@ -399,10 +401,9 @@ func (h *handler) serveRedirect(w http.ResponseWriter, r *http.Request, rest str
 	return nil
 }
 
-func (h *handler) serveRedirectLoop(w http.ResponseWriter, r *http.Request) error {
+func (h *handler) serveRedirectLoop(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", r.URL.RequestURI())
 	w.WriteHeader(http.StatusFound)
-	return nil
 }
 
 func (h *handler) serveBacktrack(w http.ResponseWriter, r *http.Request) error {

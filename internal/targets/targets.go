@@ -285,7 +285,7 @@ func parseQuery(rawQuery string, strict bool, allowed []string) (params, error) 
 	var p params
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return p, fmt.Errorf("%w: %v", errBadParam, err)
+		return p, fmt.Errorf("%w: %w", errBadParam, err)
 	}
 	for name, vs := range q {
 		ok := false
@@ -321,7 +321,7 @@ func parseQuery(rawQuery string, strict bool, allowed []string) (params, error) 
 			p.count, err = nonNegative(v)
 		}
 		if err != nil {
-			return p, fmt.Errorf("%w %s=%q: %v", errBadParam, name, v, err)
+			return p, fmt.Errorf("%w %s=%q: %w", errBadParam, name, v, err)
 		}
 		p.set = append(p.set, name)
 	}

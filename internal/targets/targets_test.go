@@ -143,7 +143,7 @@ func TestFarm(t *testing.T) {
 				if err := json.Unmarshal(x.body, &e); err != nil {
 					t.Fatalf("decode echo: %v", err)
 				}
-				if e.Method != "PUT" || e.Path != "/echo/7" || e.Query != "x=1" || e.Body != `{"ping":1}` || e.BodyBytes != 10 {
+				if e.Method != http.MethodPut || e.Path != "/echo/7" || e.Query != "x=1" || e.Body != `{"ping":1}` || e.BodyBytes != 10 {
 					t.Errorf("echo = %+v", e)
 				}
 				if !e.BasicAuth || e.BasicAuthUser != "monitor" {

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Config is the fleet's deployment configuration, read once from the CDK
+// context (cdk.json "context", cdk.context.json, or -c key=value on the
+// command line). Every key is optional; Defaults lists the values in force
+// when a key is absent. infra/DEPLOY.md documents each key.
+type Config struct {
+	// HomeRegion holds the database, the proxy, the fanout, the home probe,
+	// the results queue and its drain.
+	HomeRegion string `json:"homeRegion"`
+	// Prefix starts every physical name (functions, queues), so that names
+	// and ARNs are known before deployment and two fleets can share an account.
+	Prefix string `json:"prefix"`
+	// AssetDir holds the bootstrap binaries built by `make build`, one
+	// directory per function: <AssetDir>/fanout/bootstrap, ...
+	AssetDir string `json:"assetDir"`
+
+	// ProbeRegions adds a probe location named after each region.
+	ProbeRegions []string `json:"probeRegions"`
+	// Intranets adds a VPC-attached probe location per entry.
+	Intranets []Intranet `json:"intranets"`
+
+	FanoutMemoryMB  int `json:"fanoutMemoryMB"`
+	ProbeMemoryMB   int `json:"probeMemoryMB"`
+	DrainMemoryMB   int `json:"drainMemoryMB"`
+	MigrateMemoryMB int `json:"migrateMemoryMB"`
+
+	ShardMaxChecks int      `json:"shardMaxChecks"` // WATCHER_SHARD_MAX_CHECKS
+	SpanOffset     Duration `json:"spanOffset"`     // WATCHER_SPAN_OFFSET
+	MaxDelay       Duration `json:"maxDelay"`       // WATCHER_MAX_DELAY
+	// MaxCheckTimeout is the longest timeout any endpoint may have; a probe
+	// must outlive its span plus its slowest check, so it sets the probes'
+	// Lambda timeout. Endpoint timeouts never exceed 300 s (their interval).
+	MaxCheckTimeout Duration `json:"maxCheckTimeout"`
+
+	LogRetentionDays int    `json:"logRetentionDays"`
+	AlarmEmail       string `json:"alarmEmail"`
+	// SecretPrefix is the Secrets Manager name prefix of basic-auth
+	// passwords; probes may read only secrets under it.
+	SecretPrefix string `json:"secretPrefix"`
+
+	DBInstanceClass          string `json:"dbInstanceClass"`
+	DBAllocatedStorageGiB    int    `json:"dbAllocatedStorageGiB"`
+	DBMaxAllocatedStorageGiB int    `json:"dbMaxAllocatedStorageGiB"`
+	DBBackupRetentionDays    int    `json:"dbBackupRetentionDays"`
+	DBDeletionProtection     bool   `json:"dbDeletionProtection"`
+	DBMultiAZ                bool   `json:"dbMultiAz"`
+	NATGateways              int    `json:"natGateways"`
+
+	// DrainConcurrency caps concurrent drain invocations, so that replaying a
+	// backlog does not crowd the database.
+	DrainConcurrency int `json:"drainConcurrency"`
+	// QueueMaxReceiveCount is how often a results message is tried before it
+	// moves to the dead-letter queue; with a 6-minute visibility timeout the
+	// default 50 rides out a database outage of about five hours.
+	QueueMaxReceiveCount int `json:"queueMaxReceiveCount"`
+}
+
+// Intranet is a probe location inside an existing VPC, for targets only
+// reachable from there. Its subnets need outbound HTTPS to SQS in the home
+// region (a NAT gateway or other egress) and to Secrets Manager if endpoints
+// use basic auth.
+type Intranet struct {
+	Name            string   `json:"name"`
+	Region          string   `json:"region"` // default: HomeRegion
+	VpcID           string   `json:"vpcId"`
+	SubnetIDs       []string `json:"subnetIds"`
+	SecurityGroupID string   `json:"securityGroupId"`
+}
+
+// Duration is a time.Duration written as "10s" or "2m" in the context.
+type Duration time.Duration
+
+// UnmarshalJSON accepts a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration such as \"10s\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("want a duration such as \"10s\", got %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Span is the length of a span: EventBridge fires once a minute.
+const Span = time.Minute
+
+// probeMargin is kept beyond span, offset and the slowest check for the last
+// batch write (or spill) and the invocation record.
+const probeMargin = 30 * time.Second
+
+// Defaults are the values of absent keys.
+func Defaults() Config {
+	return Config{
+		HomeRegion:               "eu-west-1",
+		Prefix:                   "watcher",
+		AssetDir:                 "bin",
+		ProbeRegions:             []string{},
+		Intranets:                []Intranet{},
+		FanoutMemoryMB:           256,
+		ProbeMemoryMB:            512,
+		DrainMemoryMB:            256,
+		MigrateMemoryMB:          256,
+		ShardMaxChecks:           2000,
+		SpanOffset:               Duration(10 * time.Second),
+		MaxDelay:                 Duration(2 * time.Minute),
+		MaxCheckTimeout:          Duration(300 * time.Second),
+		LogRetentionDays:         30,
+		AlarmEmail:               "",
+		SecretPrefix:             "watcher/basic-auth/",
+		DBInstanceClass:          "t4g.micro",
+		DBAllocatedStorageGiB:    20,
+		DBMaxAllocatedStorageGiB: 100,
+		DBBackupRetentionDays:    7,
+		DBDeletionProtection:     true,
+		DBMultiAZ:                false,
+		NATGateways:              1,
+		DrainConcurrency:         2,
+		QueueMaxReceiveCount:     50,
+	}
+}
+
+// ProbeTimeout is the probes' Lambda timeout: a probe may start up to the
+// span offset before its span, runs checks until the span ends, waits for its
+// slowest check, then writes what is left.
+func (c *Config) ProbeTimeout() time.Duration {
+	return Span + c.SpanOffset.D() + c.MaxCheckTimeout.D() + probeMargin
+}
+
+// Location is one probe fleet: a name endpoints refer to, and where its
+// function runs.
+type Location struct {
+	Name     string
+	Region   string
+	Intranet *Intranet // nil unless VPC-attached in an existing VPC
+}
+
+// HomeLocation is the location of the probe next to the database.
+const HomeLocation = "home"
+
+// Locations lists every location: home first, then probe regions, then
+// intranets, in configuration order.
+func (c *Config) Locations() []Location {
+	out := []Location{{Name: HomeLocation, Region: c.HomeRegion}}
+	for _, r := range c.ProbeRegions {
+		out = append(out, Location{Name: r, Region: r})
+	}
+	for i := range c.Intranets {
+		in := &c.Intranets[i]
+		out = append(out, Location{Name: in.Name, Region: in.Region, Intranet: in})
+	}
+	return out
+}
+
+// ownKey is the shape of this app's context keys; CDK's own keys contain
+// ':', '@' or '-', so a key of this shape that Config does not know is a typo.
+var ownKey = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9]*$`)
+
+// LoadConfig reads the configuration from context values (as returned by
+// Node().GetAllContext()), fills defaults and validates. Values given on the
+// command line arrive as strings: a list, object, number or boolean may be
+// written as JSON text, and probeRegions also as a comma-separated list.
+func LoadConfig(ctx map[string]any) (Config, error) {
+	cfg := Defaults()
+	kinds := fieldKinds()
+	merged := map[string]json.RawMessage{}
+	var problems []string
+	keys := make([]string, 0, len(ctx))
+	for k := range ctx {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := ctx[k]
+		kind, known := kinds[k]
+		if !known {
+			if ownKey.MatchString(k) {
+				problems = append(problems, fmt.Sprintf("%s: unknown context key", k))
+			}
+			continue
+		}
+		raw, err := rawValue(k, kind, v)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		merged[k] = raw
+	}
+	for k, raw := range merged {
+		// Decode key by key so that each problem names its key.
+		one, _ := json.Marshal(map[string]json.RawMessage{k: raw})
+		dec := json.NewDecoder(strings.NewReader(string(one)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %s", k, cleanJSONError(err)))
+		}
+	}
+	for i := range cfg.Intranets {
+		if cfg.Intranets[i].Region == "" {
+			cfg.Intranets[i].Region = cfg.HomeRegion
+		}
+	}
+	problems = append(problems, cfg.validate()...)
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return cfg, fmt.Errorf("watcher CDK context: %s", strings.Join(problems, "; "))
+	}
+	return cfg, nil
+}
+
+// fieldKinds maps each context key to the kind of its field.
+func fieldKinds() map[string]reflect.Kind {
+	out := map[string]reflect.Kind{}
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		k := f.Type.Kind()
+		if f.Type == reflect.TypeFor[Duration]() {
+			k = reflect.String
+		}
+		out[name] = k
+	}
+	return out
+}
+
+func rawValue(key string, kind reflect.Kind, v any) (json.RawMessage, error) {
+	s, isString := v.(string)
+	if !isString || kind == reflect.String {
+		return json.Marshal(v)
+	}
+	s = strings.TrimSpace(s)
+	if key == "probeRegions" && !strings.HasPrefix(s, "[") {
+		regions := []string{}
+		for r := range strings.SplitSeq(s, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				regions = append(regions, r)
+			}
+		}
+		return json.Marshal(regions)
+	}
+	if !json.Valid([]byte(s)) {
+		return nil, fmt.Errorf("%s: %q is not valid JSON", key, s)
+	}
+	return json.RawMessage(s), nil
+}
+
+func cleanJSONError(err error) string {
+	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		return fmt.Sprintf("want %s, got a JSON %s", te.Type, te.Value)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+var (
+	regionRe   = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$`)
+	locationRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,29}[a-z0-9]$`)
+	prefixRe   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,15}$`)
+	vpcRe      = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
+	subnetRe   = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
+	sgRe       = regexp.MustCompile(`^sg-[0-9a-f]{8,17}$`)
+	classRe    = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
+	secretRe   = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]+$`)
+)
+
+// retentionDays are the retention periods CloudWatch Logs accepts.
+var retentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+func (c *Config) validate() []string {
+	var p []string
+	bad := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
+	if !regionRe.MatchString(c.HomeRegion) {
+		bad("homeRegion: %q is not a region name such as eu-west-1", c.HomeRegion)
+	}
+	if !prefixRe.MatchString(c.Prefix) {
+		bad("prefix: %q must be 1-16 lower-case letters, digits or hyphens, starting with a letter", c.Prefix)
+	}
+	if c.AssetDir == "" {
+		bad("assetDir: is empty")
+	}
+	seen := map[string]string{HomeLocation: "home"}
+	for _, r := range c.ProbeRegions {
+		switch {
+		case !regionRe.MatchString(r):
+			bad("probeRegions: %q is not a region name such as us-east-1", r)
+		case r == c.HomeRegion:
+			bad("probeRegions: %s is the home region, whose probe is the location %q", r, HomeLocation)
+		case seen[r] != "":
+			bad("probeRegions: %s is listed twice", r)
+		}
+		seen[r] = "probeRegions"
+	}
+	for i, in := range c.Intranets {
+		at := fmt.Sprintf("intranets[%d]", i)
+		switch {
+		case !locationRe.MatchString(in.Name):
+			bad("%s.name: %q must be 2-31 lower-case letters, digits or hyphens", at, in.Name)
+		case seen[in.Name] != "":
+			bad("%s.name: %q is already a location (%s)", at, in.Name, seen[in.Name])
+		}
+		seen[in.Name] = at
+		if !regionRe.MatchString(in.Region) {
+			bad("%s.region: %q is not a region name", at, in.Region)
+		}
+		if !vpcRe.MatchString(in.VpcID) {
+			bad("%s.vpcId: %q is not a VPC id such as vpc-0123456789abcdef0", at, in.VpcID)
+		}
+		if len(in.SubnetIDs) == 0 {
+			bad("%s.subnetIds: at least one subnet is required", at)
+		}
+		for _, s := range in.SubnetIDs {
+			if !subnetRe.MatchString(s) {
+				bad("%s.subnetIds: %q is not a subnet id", at, s)
+			}
+		}
+		if !sgRe.MatchString(in.SecurityGroupID) {
+			bad("%s.securityGroupId: %q is not a security group id", at, in.SecurityGroupID)
+		}
+	}
+	for _, m := range []struct {
+		key string
+		v   int
+	}{{"fanoutMemoryMB", c.FanoutMemoryMB}, {"probeMemoryMB", c.ProbeMemoryMB}, {"drainMemoryMB", c.DrainMemoryMB}, {"migrateMemoryMB", c.MigrateMemoryMB}} {
+		if m.v < 128 || m.v > 10240 {
+			bad("%s: %d is outside 128..10240", m.key, m.v)
+		}
+	}
+	if c.ShardMaxChecks < 1 || c.ShardMaxChecks > 100_000 {
+		bad("shardMaxChecks: %d is outside 1..100000", c.ShardMaxChecks)
+	}
+	if d := c.SpanOffset.D(); d < 0 || d > 50*time.Second {
+		bad("spanOffset: %s is outside 0s..50s", d)
+	}
+	if d := c.MaxDelay.D(); d < time.Minute || d > time.Hour {
+		bad("maxDelay: %s is outside 1m..1h", d)
+	}
+	if d := c.MaxCheckTimeout.D(); d < time.Second || d > 300*time.Second {
+		bad("maxCheckTimeout: %s is outside 1s..300s", d)
+	}
+	if t := c.ProbeTimeout(); t > 15*time.Minute {
+		bad("spanOffset + maxCheckTimeout: the probe timeout %s exceeds Lambda's 15m", t)
+	}
+	if !slices.Contains(retentionDays, c.LogRetentionDays) {
+		bad("logRetentionDays: %d is not one CloudWatch Logs accepts (%v)", c.LogRetentionDays, retentionDays)
+	}
+	if c.AlarmEmail != "" && (!strings.Contains(c.AlarmEmail, "@") || strings.ContainsAny(c.AlarmEmail, " ,;")) {
+		bad("alarmEmail: %q is not one e-mail address", c.AlarmEmail)
+	}
+	if !secretRe.MatchString(c.SecretPrefix) || !strings.HasSuffix(c.SecretPrefix, "/") {
+		bad("secretPrefix: %q must be a Secrets Manager name prefix ending in /", c.SecretPrefix)
+	}
+	if !classRe.MatchString(c.DBInstanceClass) {
+		bad("dbInstanceClass: %q is not an instance class such as t4g.micro", c.DBInstanceClass)
+	}
+	if c.DBAllocatedStorageGiB < 20 || c.DBAllocatedStorageGiB > 65536 {
+		bad("dbAllocatedStorageGiB: %d is outside 20..65536", c.DBAllocatedStorageGiB)
+	}
+	if c.DBMaxAllocatedStorageGiB < c.DBAllocatedStorageGiB || c.DBMaxAllocatedStorageGiB > 65536 {
+		bad("dbMaxAllocatedStorageGiB: %d is outside dbAllocatedStorageGiB..65536", c.DBMaxAllocatedStorageGiB)
+	}
+	if c.DBBackupRetentionDays < 1 || c.DBBackupRetentionDays > 35 {
+		bad("dbBackupRetentionDays: %d is outside 1..35", c.DBBackupRetentionDays)
+	}
+	if c.NATGateways < 1 || c.NATGateways > 2 {
+		bad("natGateways: %d is outside 1..2 (the home probe needs the Internet)", c.NATGateways)
+	}
+	if c.DrainConcurrency < 2 || c.DrainConcurrency > 1000 {
+		bad("drainConcurrency: %d is outside 2..1000", c.DrainConcurrency)
+	}
+	if c.QueueMaxReceiveCount < 1 || c.QueueMaxReceiveCount > 1000 {
+		bad("queueMaxReceiveCount: %d is outside 1..1000", c.QueueMaxReceiveCount)
+	}
+	return p
+}

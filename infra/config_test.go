@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	intranet := Intranet{Name: "office", Region: "eu-west-1", VpcID: "vpc-0a1b2c3d4e5f60718",
+		SubnetIDs: []string{"subnet-0a1b2c3d4e5f60718"}, SecurityGroupID: "sg-0a1b2c3d4e5f60718"}
+	tests := []struct {
+		name    string
+		ctx     map[string]any
+		want    func(*Config) // edits Defaults() into the expected config
+		wantErr []string      // substrings of the error, one per problem
+	}{
+		{name: "empty context is the defaults", ctx: map[string]any{}, want: func(*Config) {}},
+		{name: "CDK's own keys are ignored", ctx: map[string]any{
+			"@aws-cdk/core:newStyleStackSynthesis":                true,
+			"aws:cdk:enable-path-metadata":                        true,
+			"availability-zones:account=1:region=eu-west-1":       []any{"eu-west-1a"},
+			"acknowledged-issue-numbers":                          []any{1234.0},
+			"cdk-nag-ignored-for-this-test-because-it-has-dashes": "x",
+		}, want: func(*Config) {}},
+		{name: "typed values from cdk.json", ctx: map[string]any{
+			"homeRegion": "us-west-2", "probeRegions": []any{"us-east-1", "ap-southeast-2"},
+			"probeMemoryMB": 1024.0, "dbMultiAz": true, "spanOffset": "5s", "alarmEmail": "ops@example.com",
+		}, want: func(c *Config) {
+			c.HomeRegion, c.ProbeRegions, c.ProbeMemoryMB, c.DBMultiAZ = "us-west-2", []string{"us-east-1", "ap-southeast-2"}, 1024, true
+			c.SpanOffset, c.AlarmEmail = Duration(5*time.Second), "ops@example.com"
+		}},
+		{name: "strings from the command line", ctx: map[string]any{
+			"probeRegions":         "us-east-1, ap-southeast-2",
+			"intranets":            `[{"name":"office","vpcId":"vpc-0a1b2c3d4e5f60718","subnetIds":["subnet-0a1b2c3d4e5f60718"],"securityGroupId":"sg-0a1b2c3d4e5f60718"}]`,
+			"probeMemoryMB":        "1024",
+			"dbDeletionProtection": "false",
+			"maxCheckTimeout":      "60s",
+		}, want: func(c *Config) {
+			c.ProbeRegions, c.Intranets, c.ProbeMemoryMB = []string{"us-east-1", "ap-southeast-2"}, []Intranet{intranet}, 1024
+			c.DBDeletionProtection, c.MaxCheckTimeout = false, Duration(time.Minute)
+		}},
+		{name: "probe regions as a JSON string", ctx: map[string]any{"probeRegions": `["us-east-1"]`},
+			want: func(c *Config) { c.ProbeRegions = []string{"us-east-1"} }},
+		{name: "unknown key", ctx: map[string]any{"probeRegion": "us-east-1"}, wantErr: []string{"probeRegion: unknown context key"}},
+		{name: "wrong types", ctx: map[string]any{"probeMemoryMB": "lots", "dbMultiAz": 1.0, "spanOffset": "soon"},
+			wantErr: []string{`probeMemoryMB: "lots" is not valid JSON`, "dbMultiAz: want bool", "spanOffset: want a duration"}},
+		{name: "bad regions", ctx: map[string]any{"homeRegion": "Ireland", "probeRegions": []any{"us-east-1", "us-east-1", "mars"}},
+			wantErr: []string{`homeRegion: "Ireland"`, "us-east-1 is listed twice", `probeRegions: "mars"`}},
+		{name: "probe region is home", ctx: map[string]any{"probeRegions": []any{"eu-west-1"}},
+			wantErr: []string{"probeRegions: eu-west-1 is the home region"}},
+		{name: "intranet problems", ctx: map[string]any{"probeRegions": []any{"us-east-1"}, "intranets": []any{
+			map[string]any{"name": "us-east-1", "vpcId": "vpc-1", "subnetIds": []any{}, "securityGroupId": "sg"},
+			map[string]any{"name": "home", "vpcId": "vpc-0a1b2c3d4e5f60718", "subnetIds": []any{"subnet-x"}, "securityGroupId": "sg-0a1b2c3d4e5f60718"},
+		}}, wantErr: []string{
+			`intranets[0].name: "us-east-1" is already a location`, `intranets[0].vpcId: "vpc-1"`,
+			"intranets[0].subnetIds: at least one subnet", `intranets[0].securityGroupId: "sg"`,
+			`intranets[1].name: "home" is already a location`, `intranets[1].subnetIds: "subnet-x"`,
+		}},
+		{name: "intranet field misspelt", ctx: map[string]any{"intranets": []any{map[string]any{"name": "lab", "vpc_id": "vpc-0a1b2c3d4e5f60718",
+			"subnetIds": []any{"subnet-0a1b2c3d4e5f60718"}, "securityGroupId": "sg-0a1b2c3d4e5f60718"}}},
+			wantErr: []string{`intranets: unknown field "vpc_id"`, `intranets[0].vpcId: ""`}},
+		{name: "limits", ctx: map[string]any{
+			"fanoutMemoryMB": 64.0, "shardMaxChecks": 0.0, "spanOffset": "1m", "maxCheckTimeout": "10m",
+			"logRetentionDays": 31.0, "alarmEmail": "a@b.c, d@e.f", "secretPrefix": "watcher", "natGateways": 0.0,
+			"dbMaxAllocatedStorageGiB": 10.0, "prefix": "Watcher",
+		}, wantErr: []string{
+			"fanoutMemoryMB: 64 is outside", "shardMaxChecks: 0 is outside", "spanOffset: 1m0s is outside",
+			"maxCheckTimeout: 10m0s is outside", "logRetentionDays: 31", "alarmEmail:", "secretPrefix:", "natGateways: 0",
+			"dbMaxAllocatedStorageGiB: 10", `prefix: "Watcher"`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := LoadConfig(tt.ctx)
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("LoadConfig succeeded, want errors %q", tt.wantErr)
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error lacks %q:\n%v", w, err)
+					}
+				}
+				if n := strings.Count(err.Error(), "; ") + 1; n != len(tt.wantErr) {
+					t.Errorf("error names %d problems, want %d:\n%v", n, len(tt.wantErr), err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("LoadConfig: %v", err)
+			}
+			want := Defaults()
+			tt.want(&want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("config\n got %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+// cdk.json documents the defaults; they must be the defaults.
+func TestCDKJSONContextIsTheDefaults(t *testing.T) {
+	b, err := os.ReadFile("../cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		App     string         `json:"app"`
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("cdk.json: %v", err)
+	}
+	if f.App != "go run ./infra" {
+		t.Errorf("cdk.json app = %q", f.App)
+	}
+	got, err := LoadConfig(f.Context)
+	if err != nil {
+		t.Fatalf("cdk.json context: %v", err)
+	}
+	if want := Defaults(); !reflect.DeepEqual(got, want) {
+		t.Errorf("cdk.json context\n got %+v\nwant %+v", got, want)
+	}
+	if len(f.Context) != len(fieldKinds()) {
+		t.Errorf("cdk.json lists %d context keys, Config has %d: document every key", len(f.Context), len(fieldKinds()))
+	}
+}
+
+func TestProbeTimeout(t *testing.T) {
+	tests := []struct {
+		name            string
+		offset, slowest time.Duration
+		want            time.Duration
+	}{
+		{"defaults", 10 * time.Second, 300 * time.Second, 400 * time.Second},
+		{"no offset, short checks", 0, 10 * time.Second, 100 * time.Second},
+		{"longest allowed", 50 * time.Second, 300 * time.Second, 440 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Defaults()
+			c.SpanOffset, c.MaxCheckTimeout = Duration(tt.offset), Duration(tt.slowest)
+			got := c.ProbeTimeout()
+			if got != tt.want {
+				t.Errorf("ProbeTimeout = %s, want %s", got, tt.want)
+			}
+			if floor := Span + tt.offset + tt.slowest; got <= floor {
+				t.Errorf("ProbeTimeout %s does not outlive span + offset + slowest check (%s)", got, floor)
+			}
+		})
+	}
+}

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) (Env, []string) {
+	var environ []string
+	for k, v := range m {
+		environ = append(environ, k+"="+v)
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }, environ
+}
+
+func TestLoadFanout(t *testing.T) {
+	c, err := LoadFanout(envOf(map[string]string{
+		"DATABASE_URL":             "postgres://fanout@proxy:5432/watcher",
+		"DATABASE_IAM_AUTH":        "true",
+		"WATCHER_PROBES":           `{"home":"arn:aws:lambda:eu-west-1:1:function:p","us":"arn:aws:lambda:us-east-1:1:function:p"}`,
+		"WATCHER_SHARD_MAX_CHECKS": "500",
+		"AWS_REGION":               "eu-west-1",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.DatabaseIAMAuth || len(c.Probes) != 2 || c.Plan.MaxChecks != 500 || c.SpanOffset != DefaultSpanOffset || c.MaxDelay != DefaultMaxDelay || c.Region != "eu-west-1" {
+		t.Errorf("config %+v", c)
+	}
+}
+
+func TestLoadProbeDefaults(t *testing.T) {
+	c, err := LoadProbe(envOf(map[string]string{"DATABASE_URL": "postgres://x@h/db", "WATCHER_LOCATION": "home"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BatchSize != DefaultBatchSize || c.AllowPrivate || c.AllowLoopback || c.Region != "local" {
+		t.Errorf("config %+v", c)
+	}
+	// A probe without a route to the database needs only its queue.
+	if _, err := LoadProbe(envOf(map[string]string{"WATCHER_LOCATION": "us", "WATCHER_RESULTS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/q"})); err != nil {
+		t.Errorf("queue probe: %v", err)
+	}
+}
+
+func TestLoadNamesEveryProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		load func(Env, []string) error
+		want []string
+	}{
+		{"fanout", map[string]string{
+			"WATCHER_PROBES": `["home"]`, "WATCHER_SPAN_OFFSET": "ten", "WATCHER_MAX_DELAY": "10s",
+			"WATCHER_SHARD_MAX_CHECKS": "0", "WATCHER_PROBE": "typo", "DATABASE_IAM_AUTH": "yes please",
+		}, func(e Env, env []string) error { _, err := LoadFanout(e, env); return err },
+			[]string{"DATABASE_URL: is required", "WATCHER_PROBES: not a JSON object", "WATCHER_SPAN_OFFSET", "WATCHER_MAX_DELAY: 10s is outside", "WATCHER_SHARD_MAX_CHECKS: 0 is outside", "WATCHER_PROBE: unknown variable", "DATABASE_IAM_AUTH"}},
+		{"fanout empty probe map", map[string]string{"DATABASE_URL": "x", "WATCHER_PROBES": `{"home":""}`},
+			func(e Env, env []string) error { _, err := LoadFanout(e, env); return err },
+			[]string{`location "home" maps to function ""`}},
+		{"probe", map[string]string{"WATCHER_BATCH_SIZE": "lots", "WATCHER_ALLOW_PRIVATE": "sometimes"},
+			func(e Env, env []string) error { _, err := LoadProbe(e, env); return err },
+			[]string{"WATCHER_LOCATION: is required", "DATABASE_URL: is required", "WATCHER_BATCH_SIZE", "WATCHER_ALLOW_PRIVATE"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.load(envOf(tt.env))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestDurationsParse(t *testing.T) {
+	c, err := LoadFanout(envOf(map[string]string{"DATABASE_URL": "x", "WATCHER_PROBES": `{"home":"p"}`, "WATCHER_SPAN_OFFSET": "15s", "WATCHER_MAX_DELAY": "3m"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SpanOffset != 15*time.Second || c.MaxDelay != 3*time.Minute {
+		t.Errorf("config %+v", c)
+	}
+}
