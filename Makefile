@@ -12,7 +12,7 @@ RUN_FOR ?= 3m
 DEMO ?= 200
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: all build watcher functions run test vet lint unit synth fmt clean
+.PHONY: all build watcher functions run test vet lint unit fuzz bench synth fmt clean
 
 all: build
 
@@ -32,7 +32,7 @@ functions:
 run: watcher
 	$(BIN)/watcher run --demo $(DEMO) --for $(RUN_FOR)
 
-test: vet lint build unit
+test: vet lint build unit fuzz
 
 vet:
 	$(GO) vet ./...
@@ -45,6 +45,33 @@ lint: $(GOLANGCI)
 
 unit:
 	$(GO) test -count=1 ./...
+
+# A short run of every fuzz target (go test -fuzz takes one target per
+# run). Found crashers land in the package's testdata/fuzz and then run as
+# regression cases in every go test. FUZZTIME=5m for a longer hunt.
+FUZZTIME ?= 5s
+FUZZ_TARGETS := internal/endpoint:FuzzParse internal/endpoint:FuzzCheckURL internal/regex:FuzzCompile \
+	internal/check:FuzzPolicyCheck internal/check:FuzzPolicyControl
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./$$pkg || exit 1; \
+	done
+
+# Issue 4's benchmark: the planner and writer micro-benchmarks, then both
+# workloads through the project and the floor, each run in a child pinned to
+# one core (about 9 minutes with the defaults). Not part of make test.
+# BENCH_FLAGS="--window 10s --warmup 3s" for a quick look; --runs 2 to repeat.
+BENCH_FLAGS ?=
+BENCH_DIR := .watcher/bench
+
+bench: watcher
+	@mkdir -p $(BENCH_DIR)
+	set -o pipefail; $(GO) test -run '^$$' -bench 'BenchmarkPlan100k|BenchmarkWriterVsCopy' -benchtime 5x -cpu 1 \
+		./internal/plan ./internal/store | tee $(BENCH_DIR)/micro.txt
+	$(BIN)/watcher bench --micro $(BENCH_DIR)/micro.txt $(BENCH_FLAGS)
 
 # cdk.out for the example configuration (two probe regions and one
 # intranet), offline: no AWS account is needed to synthesize.

@@ -16,6 +16,7 @@ import (
 	"github.com/watcher-dev/watcher/internal/invoke"
 	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/probe"
+	"github.com/watcher-dev/watcher/internal/spool"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -76,6 +77,8 @@ func newFleet(st *store.Store, log *slog.Logger, progress bool) *fleet {
 		f.totals.Written += s.Written
 		f.totals.Unwritten += s.Unwritten
 		f.totals.Skipped += s.Skipped
+		f.totals.Spilled += s.Spilled
+		f.totals.Missing += s.Missing
 		f.mu.Unlock()
 		if progress {
 			if err != nil {
@@ -123,6 +126,24 @@ func (f *fleet) progress(ctx context.Context, st *store.Store, since time.Time) 
 	}
 	fmt.Printf("%s  probes running %d; %d checks stored; finished probes: %d planned, %d done, %d unwritten\n",
 		time.Now().Format("15:04:05"), running, stored, t.Planned, t.Done, t.Unwritten)
+}
+
+// spillTo gives every probe the spool directory as its durable spill.
+func (f *fleet) spillTo(dir *spool.Dir) {
+	for _, p := range f.probes {
+		p.SpillTo(dir)
+	}
+}
+
+// replay writes spooled results to the database, quietly when there are none.
+func replay(ctx context.Context, dir *spool.Dir, st *store.Store) {
+	r, err := dir.Replay(ctx, st)
+	if r.Files > 0 {
+		fmt.Printf("%s  replayed %d spooled results from %d files (%d new rows)\n", time.Now().Format("15:04:05"), r.Results, r.Files, r.Inserted)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s  spool replay stopped: %v\n", time.Now().Format("15:04:05"), err)
+	}
 }
 
 // wait blocks until every probe invocation has returned.

@@ -4,13 +4,14 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"github.com/watcher-dev/watcher/internal/migrator"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
 func migrateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
-		Short: "Apply the embedded SQL migrations to DATABASE_URL and create partitions ahead",
+		Short: "Apply the embedded SQL migrations to DATABASE_URL, create partitions ahead and the application roles",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			u, err := databaseURL()
@@ -21,6 +22,17 @@ func migrateCmd() *cobra.Command {
 				return err
 			}
 			fmt.Println("migrations applied")
+			// The same least-privilege roles as in AWS, where the user may
+			// create them: tests and people can then connect as the probe.
+			ensured, err := migrator.EnsureRolesAt(cmd.Context(), u, migrator.Options{})
+			switch {
+			case err != nil:
+				return err
+			case ensured:
+				fmt.Printf("roles %s and %s ensured\n", migrator.RoleFanout, migrator.RoleProbe)
+			default:
+				fmt.Printf("roles %s and %s not ensured: this database user may not create roles\n", migrator.RoleFanout, migrator.RoleProbe)
+			}
 			return nil
 		},
 	}

@@ -8,17 +8,19 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/spool"
 	"github.com/watcher-dev/watcher/internal/store"
 	"github.com/watcher-dev/watcher/internal/targets"
 )
 
 func runCmd() *cobra.Command {
 	var (
-		dur     time.Duration
-		demo    int
-		report  bool
-		farm    string
-		dataDir string
+		dur      time.Duration
+		demo     int
+		report   bool
+		farm     string
+		dataDir  string
+		spoolDir string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -63,8 +65,12 @@ replacing the configured set.`,
 				fmt.Printf("imported %d demo endpoints (%d new, %d updated, %d disabled)\n", len(eps), res.Inserted, res.Updated, res.Disabled)
 			}
 
+			dir, err := spool.Open(spoolDir)
+			if err != nil {
+				return err
+			}
 			started := time.Now()
-			if err := runFleet(ctx, st, dur); err != nil {
+			if err := runFleet(ctx, st, dir, dur); err != nil {
 				return err
 			}
 			if report {
@@ -79,13 +85,17 @@ replacing the configured set.`,
 	f.BoolVar(&report, "report", true, "print the report of the run at the end")
 	f.StringVar(&farm, "farm-addr", "127.0.0.1:0", "address of the demo target farm")
 	f.StringVar(&dataDir, "data", ".watcher/pg", "directory of the local PostgreSQL cluster, when DATABASE_URL is unset")
+	f.StringVar(&spoolDir, "spool", ".watcher/spool", "durable spill: results the database refused when a probe had to end, replayed every minute")
 	return cmd
 }
 
 // runFleet fires one scheduled event per minute, on the minute, until dur
-// has passed or ctx ends, then waits for the probes it started.
-func runFleet(ctx context.Context, st *store.Store, dur time.Duration) error {
+// has passed or ctx ends, then waits for the probes it started. Spooled
+// results are replayed at the start, every minute and at the end.
+func runFleet(ctx context.Context, st *store.Store, dir *spool.Dir, dur time.Duration) error {
 	f := newFleet(st, quietLogger(), true)
+	f.spillTo(dir)
+	replay(ctx, dir, st)
 	start := time.Now()
 	stopAt := time.Time{}
 	if dur > 0 {
@@ -111,6 +121,7 @@ loop:
 		case <-progress.C:
 			f.progress(ctx, st, start)
 		case <-timer.C:
+			replay(ctx, dir, st)
 			sum, err := f.fanout.Run(ctx, next)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "fanout for %s: %v\n", next.Format("15:04:05"), err)
@@ -130,9 +141,10 @@ loop:
 	for {
 		select {
 		case <-done:
+			replay(ctx, dir, st)
 			_, t := f.status()
-			fmt.Printf("fleet stopped: %d checks planned, %d done, %d written, %d unwritten, %d skipped\n",
-				t.Planned, t.Done, t.Written, t.Unwritten, t.Skipped)
+			fmt.Printf("fleet stopped: %d checks planned, %d done, %d written, %d spilled, %d unwritten, %d skipped, %d missing\n",
+				t.Planned, t.Done, t.Written, t.Spilled, t.Unwritten, t.Skipped, t.Missing)
 			if t.Unwritten > 0 {
 				return fmt.Errorf("%d results could not be written", t.Unwritten)
 			}

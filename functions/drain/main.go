@@ -5,10 +5,8 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/watcher-dev/watcher/internal/app"
 	"github.com/watcher-dev/watcher/internal/config"
@@ -19,24 +17,12 @@ import (
 func main() {
 	ctx, log := context.Background(), app.Logger()
 	cfg, err := config.LoadDrain(config.OS())
-	if err != nil {
-		log.Error("configuration", "err", err)
-		os.Exit(1)
-	}
-	aws, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		log.Error("aws configuration", "err", err)
-		os.Exit(1)
-	}
+	app.ExitOn(log, "configuration", err)
+	aws, err := app.AWS(ctx)
+	app.ExitOn(log, "aws configuration", err)
 	opts, err := app.StoreOptions(aws, cfg)
-	if err != nil {
-		log.Error("database", "err", err)
-		os.Exit(1)
-	}
+	app.ExitOn(log, "database options", err)
 	st, err := app.OpenStore(ctx, cfg, append(opts, store.WithLogger(log))...)
-	if err != nil {
-		log.Error("database", "err", err)
-		os.Exit(1)
-	}
+	app.ExitOn(log, "database", err)
 	lambda.Start(drain.New(st, log))
 }

@@ -4,11 +4,10 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
+
 	"github.com/watcher-dev/watcher/internal/app"
 	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/invoke"
@@ -17,24 +16,12 @@ import (
 func main() {
 	ctx, log := context.Background(), app.Logger()
 	cfg, err := config.LoadFanout(config.OS())
-	if err != nil {
-		log.Error("configuration", "err", err)
-		os.Exit(1)
-	}
-	aws, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		log.Error("aws configuration", "err", err)
-		os.Exit(1)
-	}
+	app.ExitOn(log, "configuration", err)
+	aws, err := app.AWS(ctx)
+	app.ExitOn(log, "aws configuration", err)
 	opts, err := app.StoreOptions(aws, cfg.Common)
-	if err != nil {
-		log.Error("database", "err", err)
-		os.Exit(1)
-	}
+	app.ExitOn(log, "database options", err)
 	st, err := app.OpenStore(ctx, cfg.Common, opts...)
-	if err != nil {
-		log.Error("database", "err", err)
-		os.Exit(1)
-	}
+	app.ExitOn(log, "database", err)
 	lambda.Start(app.NewFanout(cfg, st, invoke.Lambda{Client: lambdasdk.NewFromConfig(aws)}, log))
 }

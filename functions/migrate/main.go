@@ -7,10 +7,8 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/watcher-dev/watcher/internal/app"
@@ -22,15 +20,9 @@ import (
 func main() {
 	ctx, log := context.Background(), app.Logger()
 	cfg, err := config.LoadMigrate(config.OS())
-	if err != nil {
-		log.Error("configuration", "err", err)
-		os.Exit(1)
-	}
-	aws, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		log.Error("aws configuration", "err", err)
-		os.Exit(1)
-	}
+	app.ExitOn(log, "configuration", err)
+	aws, err := app.AWS(ctx)
+	app.ExitOn(log, "aws configuration", err)
 	migrate := func(ctx context.Context, url string) error { return store.Migrate(ctx, url, store.WithLogger(log)) }
 	lambda.Start(migrator.NewHandler(secretsmanager.NewFromConfig(aws), cfg.SecretARN, migrate, migrator.Options{IAM: cfg.IAMAuth}, log))
 }

@@ -4,11 +4,10 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
 	"github.com/watcher-dev/watcher/internal/app"
 	"github.com/watcher-dev/watcher/internal/config"
 )
@@ -16,19 +15,11 @@ import (
 func main() {
 	ctx, log := context.Background(), app.Logger()
 	cfg, err := config.LoadProbe(config.OS())
-	if err != nil {
-		log.Error("configuration", "err", err)
-		os.Exit(1)
-	}
-	aws, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		log.Error("aws configuration", "err", err)
-		os.Exit(1)
-	}
-	sink, rec, err := app.ProbeSink(ctx, aws, cfg, log)
-	if err != nil {
-		log.Error("results sink", "err", err)
-		os.Exit(1)
-	}
-	lambda.Start(app.NewProbe(cfg, sink, rec, secretsmanager.NewFromConfig(aws), log))
+	app.ExitOn(log, "configuration", err)
+	aws, err := app.AWS(ctx)
+	app.ExitOn(log, "aws configuration", err)
+	out, err := app.ProbeSink(ctx, aws, cfg, log)
+	app.ExitOn(log, "results sink", err)
+	h := app.NewProbe(cfg, out.Sink, out.Recorder, secretsmanager.NewFromConfig(aws), log)
+	lambda.Start(h.SpillTo(out.Spill))
 }

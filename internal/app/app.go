@@ -9,12 +9,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/watcher-dev/watcher/internal/check"
 	"github.com/watcher-dev/watcher/internal/config"
+	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/fanout"
 	"github.com/watcher-dev/watcher/internal/probe"
 	"github.com/watcher-dev/watcher/internal/secrets"
@@ -37,6 +39,31 @@ func MemoryMB() int {
 	}
 	n, _ := strconv.Atoi(os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
 	return n
+}
+
+// memoryMB is the function's configured memory inside Lambda and nominal
+// elsewhere (infra/cdk.json's defaults), so that a local run records what
+// AWS would bill for it.
+func memoryMB(nominal int) int {
+	if m := MemoryMB(); m > 0 {
+		return m
+	}
+	return nominal
+}
+
+// Pricing returns the architecture a function is priced as and its price:
+// WATCHER_ARCH, else the running architecture inside Lambda and arm64 (what
+// infra deploys) elsewhere; the price table's price for the region, with
+// WATCHER_PRICE_* in place of its fields.
+func Pricing(c config.Common) (string, cost.Price) {
+	arch := c.Pricing.Arch
+	if arch == "" {
+		arch = cost.ARM64
+		if a := cost.ArchOf(runtime.GOARCH); a != "" && os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" {
+			arch = a
+		}
+	}
+	return arch, cost.DefaultTable().Price(c.Region, arch).Override(c.Pricing.Price)
 }
 
 // emfWriter is stdout inside Lambda, where CloudWatch reads EMF lines from
@@ -62,13 +89,17 @@ func OpenStore(ctx context.Context, c config.Common, opts ...store.Option) (*sto
 
 // NewFanout builds the fanout handler.
 func NewFanout(c config.Fanout, st fanout.Store, inv fanout.Invoker, log *slog.Logger) *fanout.Handler {
+	arch, price := Pricing(c.Common)
 	return fanout.New(fanout.Config{
 		Probes:     c.Probes,
 		SpanOffset: c.SpanOffset,
 		MaxDelay:   c.MaxDelay,
 		Plan:       c.Plan,
 		Region:     c.Region,
-		MemoryMB:   MemoryMB(),
+		MemoryMB:   memoryMB(cost.NominalFanoutMemoryMB),
+		Arch:       arch,
+		Price:      price,
+		EMF:        emfWriter(),
 	}, st, inv, log, time.Now)
 }
 
@@ -78,10 +109,13 @@ func NewProbe(c config.Probe, sink probe.Sink, rec probe.Recorder, sm secrets.Se
 		Policy:           check.Policy{AllowLoopback: c.AllowLoopback, AllowPrivate: c.AllowPrivate},
 		ReuseConnections: c.ReuseConns,
 	})
+	arch, price := Pricing(c.Common)
 	return probe.New(probe.Config{
 		Location:  c.Location,
 		Region:    c.Region,
-		MemoryMB:  MemoryMB(),
+		MemoryMB:  memoryMB(cost.NominalProbeMemoryMB),
+		Arch:      arch,
+		Price:     price,
 		BatchSize: c.BatchSize,
 		EMF:       emfWriter(),
 	}, checker, sink, rec, secrets.New(os.LookupEnv, sm), log)

@@ -25,24 +25,40 @@ func StoreOptions(awsCfg aws.Config, c config.Common) ([]store.Option, error) {
 	return []store.Option{store.WithPassword(store.PasswordFunc(pw))}, nil
 }
 
+// ProbeOutputs is where a probe's results and invocation records go.
+type ProbeOutputs struct {
+	Sink     probe.Sink
+	Recorder probe.Recorder
+	Spill    probe.Sink // nil: none
+}
+
 // ProbeSink returns where a probe writes its results and invocation
-// records: the database when it has a route to it (DATABASE_URL), otherwise
-// the results queue that the drain function empties into the database.
-func ProbeSink(ctx context.Context, awsCfg aws.Config, c config.Probe, log *slog.Logger) (probe.Sink, probe.Recorder, error) {
-	if c.DatabaseURL == "" {
-		q, err := sqssink.NewFromConfig(awsCfg, c.ResultsQueueURL)
-		if err != nil {
-			return nil, nil, fmt.Errorf("results queue: %w", err)
+// records, and its durable spill. With a route to the database
+// (DATABASE_URL) it writes there and spills to the results queue, if one is
+// configured; without one, the results queue is its sink and the drain
+// function empties it into the database.
+func ProbeSink(ctx context.Context, awsCfg aws.Config, c config.Probe, log *slog.Logger) (ProbeOutputs, error) {
+	var queue *sqssink.Sink
+	if c.ResultsQueueURL != "" {
+		var err error
+		if queue, err = sqssink.NewFromConfig(awsCfg, c.ResultsQueueURL); err != nil {
+			return ProbeOutputs{}, fmt.Errorf("results queue: %w", err)
 		}
-		return q, q, nil
+	}
+	if c.DatabaseURL == "" {
+		return ProbeOutputs{Sink: queue, Recorder: queue}, nil
 	}
 	opts, err := StoreOptions(awsCfg, c.Common)
 	if err != nil {
-		return nil, nil, err
+		return ProbeOutputs{}, err
 	}
 	st, err := OpenStore(ctx, c.Common, append(opts, store.WithLogger(log))...)
 	if err != nil {
-		return nil, nil, err
+		return ProbeOutputs{}, err
 	}
-	return st, st, nil
+	out := ProbeOutputs{Sink: st, Recorder: st}
+	if queue != nil {
+		out.Spill = queue // never a typed nil in the interface
+	}
+	return out, nil
 }

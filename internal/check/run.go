@@ -12,10 +12,13 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/watcher-dev/watcher/internal/regex"
 )
 
 // Defaults for Options and Request fields left zero.
@@ -52,6 +55,11 @@ type Options struct {
 	// RootCAs verifies servers' certificates (the system roots when nil),
 	// for probes inside private networks with their own CA.
 	RootCAs *x509.CertPool
+	// BacktrackSlots bounds the regex matches that run on the backtracking
+	// engine at once (GOMAXPROCS-1, at least 1, when not positive), so that
+	// hostile patterns leave a core to the other checks; a match that finds
+	// no slot before its check's timeout records ErrRegexTimeout.
+	BacktrackSlots int
 }
 
 // Checker runs checks. It holds one HTTP client for all of them and is safe
@@ -62,6 +70,7 @@ type Checker struct {
 	bodyCap   int64
 	userAgent string
 	bufs      sync.Pool // *bytes.Buffer for bodies that a regex searches
+	gate      *regex.Gate
 }
 
 // New builds a Checker with its transport and client, once.
@@ -74,6 +83,9 @@ func New(opt Options) *Checker {
 	}
 	if opt.UserAgent == "" {
 		opt.UserAgent = DefaultUserAgent
+	}
+	if opt.BacktrackSlots <= 0 {
+		opt.BacktrackSlots = runtime.GOMAXPROCS(0) - 1
 	}
 	dialer := &net.Dialer{Control: opt.Policy.control}
 	tr := &http.Transport{
@@ -105,6 +117,7 @@ func New(opt Options) *Checker {
 		bodyCap:   opt.BodyCap,
 		userAgent: opt.UserAgent,
 		bufs:      sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		gate:      regex.NewGate(opt.BacktrackSlots),
 	}
 }
 
@@ -113,7 +126,9 @@ func (c *Checker) Close() { c.transport.CloseIdleConnections() }
 
 // Run runs one check. req.Timeout (DefaultTimeout when not positive) bounds
 // connecting, sending, the response headers and reading the body; the
-// regex then has its own match timeout. ctx can end the check sooner.
+// regex then has its own match timeout (waiting for a backtracking slot, if
+// the body needs one, counts against req.Timeout). ctx can end the check
+// sooner.
 //
 // The result always says what happened: a failure is an error class in
 // Result.Error, never a Go error. ResponseTime runs from the request's start
@@ -133,14 +148,14 @@ func (c *Checker) Run(ctx context.Context, req *Request) Result {
 	defer cancel()
 
 	var res Result
-	hr, err := c.newRequest(ctx, req)
+	tl := &timeline{}
+	// The request carries the trace from the start: WithContext would copy it.
+	hr, err := c.newRequest(httptrace.WithClientTrace(ctx, tl.trace()), req)
 	if err != nil {
 		res.StartedAt = time.Now()
 		res.Error, res.ErrorDetail = ErrRequest, detail(err, req)
 		return res
 	}
-	tl := &timeline{}
-	hr = hr.WithContext(httptrace.WithClientTrace(ctx, tl.trace()))
 
 	start := time.Now()
 	res.StartedAt = start
@@ -183,7 +198,7 @@ func (c *Checker) Run(ctx context.Context, req *Request) Result {
 		return res
 	}
 	body := buf.Bytes()[:res.BodyBytes]
-	ok, err := req.Regex.Match(body)
+	ok, err := c.gate.Match(ctx, req.Regex, body)
 	switch {
 	case err != nil:
 		res.Error, res.ErrorDetail = ErrRegexTimeout, err.Error()

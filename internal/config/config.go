@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/plan"
 )
 
@@ -24,6 +25,18 @@ type Common struct {
 	DatabaseURL     string // DATABASE_URL
 	DatabaseIAMAuth bool   // DATABASE_IAM_AUTH: password is an RDS IAM token
 	Region          string // AWS_REGION, "local" outside AWS
+	Pricing         Pricing
+}
+
+// Pricing is how a function prices its own invocations (internal/cost).
+type Pricing struct {
+	// Arch is WATCHER_ARCH (arm64 or x86_64); empty: the running
+	// architecture inside Lambda, arm64 (what infra deploys) elsewhere.
+	Arch string
+	// Price overrides the price table's for this function's region and
+	// architecture, field by field: WATCHER_PRICE_GB_SECOND and
+	// WATCHER_PRICE_REQUEST, in USD.
+	Price cost.Price
 }
 
 // Fanout configures the fanout function.
@@ -58,7 +71,8 @@ var known = []string{
 	"WATCHER_PROBES", "WATCHER_SPAN_OFFSET", "WATCHER_MAX_DELAY", "WATCHER_SHARD_MAX_CHECKS",
 	"WATCHER_LOCATION", "WATCHER_ALLOW_PRIVATE", "WATCHER_ALLOW_LOOPBACK", "WATCHER_BATCH_SIZE",
 	"WATCHER_RESULTS_QUEUE_URL", "WATCHER_REUSE_CONNECTIONS", "WATCHER_DB_SECRET_ARN",
-	"WATCHER_LOCATIONS",
+	"WATCHER_LOCATIONS", "WATCHER_ARCH", "WATCHER_PRICE_GB_SECOND", "WATCHER_PRICE_REQUEST",
+	"WATCHER_PRICE_FIXED",
 }
 
 // reader accumulates problems so that one run reports all of them.
@@ -118,11 +132,52 @@ func (r *reader) int(name string, def, lo, hi int) int {
 	return n
 }
 
+// usd reads a price in USD; zero when unset. hi bounds it, so that a price
+// per million requests given as a price per request is caught.
+func (r *reader) usd(name string, hi float64) float64 {
+	v, ok := r.env(name)
+	if !ok || v == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		r.problems = append(r.problems, fmt.Sprintf("%s: %q is not an amount of USD such as 0.0000133334", name, v))
+		return 0
+	}
+	if !(f > 0 && f <= hi) {
+		r.problems = append(r.problems, fmt.Sprintf("%s: %v is outside (0, %v]", name, f, hi))
+	}
+	return f
+}
+
+func (r *reader) pricing() Pricing {
+	p := Pricing{
+		Arch: r.str("WATCHER_ARCH", ""),
+		Price: cost.Price{
+			GBSecond: r.usd("WATCHER_PRICE_GB_SECOND", 0.001),
+			Request:  r.usd("WATCHER_PRICE_REQUEST", 0.0001),
+		},
+	}
+	if p.Arch != "" && !cost.ValidArch(p.Arch) {
+		r.problems = append(r.problems, fmt.Sprintf("WATCHER_ARCH: %q is not %s or %s", p.Arch, cost.ARM64, cost.X86))
+	}
+	return p
+}
+
+// LoadPricing reads the pricing variables alone, for the `watcher cost`
+// command.
+func LoadPricing(env Env) (Pricing, error) {
+	r := &reader{env: env}
+	p := r.pricing()
+	return p, r.err("pricing")
+}
+
 func (r *reader) common(needDB bool) Common {
 	c := Common{
 		DatabaseURL:     r.str("DATABASE_URL", ""),
 		DatabaseIAMAuth: r.bool("DATABASE_IAM_AUTH"),
 		Region:          r.str("AWS_REGION", "local"),
+		Pricing:         r.pricing(),
 	}
 	if needDB && c.DatabaseURL == "" {
 		r.problems = append(r.problems, "DATABASE_URL: is required")

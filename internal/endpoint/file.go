@@ -1,9 +1,11 @@
 package endpoint
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -225,6 +227,15 @@ func checkURL(raw string) string {
 	}
 	if u.User != nil {
 		return "must not carry credentials; use basic_auth with password_env or password_secret"
+	}
+	// url.Parse lets through hosts that net/http then refuses to send (an
+	// invalid IDNA label, say): every check would fail, so refuse it here.
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, raw, nil)
+	if err == nil {
+		err = req.Write(io.Discard)
+	}
+	if err != nil {
+		return fmt.Sprintf("cannot be requested: %v", err)
 	}
 	return ""
 }

@@ -8,10 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/watcher-dev/watcher/internal/cost"
+	"github.com/watcher-dev/watcher/internal/emf"
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/store"
@@ -22,10 +25,14 @@ type Source interface {
 	Endpoints(ctx context.Context, enabledOnly bool) ([]endpoint.Endpoint, error)
 }
 
-// Ledger remembers dispatched spans, so a duplicate delivery plans nothing twice.
+// Ledger remembers dispatched spans, so a duplicate delivery plans nothing
+// twice, and gaps, so a span that never ran is visible.
 type Ledger interface {
 	ClaimSpan(ctx context.Context, spanStart time.Time, shards, checks int) (bool, error)
 	RecordGap(ctx context.Context, spanStart time.Time, detail string) error
+	// LedgerSpans returns the span starts recorded in [from, to), oldest
+	// first, preceded by the latest one before from if any.
+	LedgerSpans(ctx context.Context, from, to time.Time) ([]time.Time, error)
 }
 
 // Recorder keeps one row per invocation.
@@ -54,8 +61,13 @@ type Config struct {
 	Plan       plan.Options
 	Region     string
 	MemoryMB   int
+	Arch       string     // arm64 or x86_64, as priced
+	Price      cost.Price // zero: the price table's for Region and Arch
 	// Parallel bounds concurrent Invoke calls.
 	Parallel int
+	// EMF receives one CloudWatch Embedded Metric Format line per
+	// invocation (stdout in Lambda); nil writes none.
+	EMF io.Writer
 }
 
 // Handler plans spans. One Handler serves every invocation of a warm function.
@@ -97,6 +109,9 @@ type Summary struct {
 	FailedChks int            `json:"failed_checks"`
 	ByLocation map[string]int `json:"checks_by_location,omitempty"`
 	Stale      bool           `json:"stale_endpoints,omitempty"` // planned from the last list read
+	// Missed counts earlier spans whose event never came, recorded as gaps
+	// by this invocation.
+	Missed int `json:"missed_spans,omitempty"`
 }
 
 // Statuses of a span.
@@ -136,6 +151,8 @@ func (h *Handler) Run(ctx context.Context, scheduled time.Time) (Summary, error)
 		inv.ChecksPlanned = sum.Checks
 		h.record(ctx, inv)
 	}()
+
+	sum.Missed = h.recordMissed(ctx, span, start)
 
 	if late := start.Sub(scheduled); late > h.cfg.MaxDelay {
 		sum.Status = StatusGap
@@ -185,6 +202,54 @@ func (h *Handler) Run(ctx context.Context, scheduled time.Time) (Summary, error)
 	}
 	h.log.Info("fanout done", "summary", sum)
 	return sum, nil
+}
+
+// Bounds of the search for spans whose event never came.
+const (
+	// gapLookBack is how far before the current span the ledger is read.
+	gapLookBack = 60 * time.Minute
+	// gapGrace is added to MaxDelay before a missing span counts as missed,
+	// so that an event being handled at that very moment keeps its span.
+	gapGrace = 30 * time.Second
+)
+
+// recordMissed records as gaps the spans before span whose event never came,
+// and returns how many it recorded. A span counts as missed when it is
+// absent from the ledger, later than the last span recorded before it (a
+// fresh ledger has missed nothing) and within gapLookBack, and its event
+// would by now be refused as too late: one that may still come, late or out
+// of order, must find its span free. The ledger is best effort, like
+// ClaimSpan: when it cannot be read nothing is recorded, and a later event
+// finds the same spans missing.
+func (h *Handler) recordMissed(ctx context.Context, span plan.Span, now time.Time) int {
+	known, err := h.store.LedgerSpans(ctx, span.Start.Add(-gapLookBack), span.Start)
+	if err != nil {
+		h.log.Warn("span ledger unreadable; missed spans not looked for", "span_start", span.Start, "err", err)
+		return 0
+	}
+	if len(known) == 0 {
+		return 0
+	}
+	seen := make(map[int64]bool, len(known))
+	for _, t := range known {
+		seen[t.UnixMicro()] = true
+	}
+	missed := 0
+	for s := span.Start.Add(-gapLookBack); s.Before(span.Start); s = s.Add(plan.SpanLength) {
+		scheduled := s.Add(-h.cfg.SpanOffset)
+		if !s.After(known[0]) || seen[s.UnixMicro()] || now.Sub(scheduled) <= h.cfg.MaxDelay+gapGrace {
+			continue
+		}
+		detail := fmt.Sprintf("no scheduled event for %s arrived by %s (limit %s)",
+			scheduled.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), h.cfg.MaxDelay)
+		if err := h.store.RecordGap(ctx, s, detail); err != nil {
+			h.log.Error("record gap", "span_start", s, "err", err)
+			continue
+		}
+		h.log.Error("span missed: its event never came", "span_start", s)
+		missed++
+	}
+	return missed
 }
 
 func (h *Handler) endpoints(ctx context.Context, sum *Summary) ([]endpoint.Endpoint, error) {
@@ -245,10 +310,40 @@ func (h *Handler) dispatch(ctx context.Context, shards []plan.Shard) (failed []p
 	return failed, sent
 }
 
+// record prices the invocation, stores it and writes its EMF line.
 func (h *Handler) record(ctx context.Context, inv store.Invocation) {
+	inv.Arch = h.cfg.Arch
+	billed, usd, priced := cost.Invocation(h.cfg.Price.Or(h.cfg.Region, h.cfg.Arch), inv.MemoryMB, inv.Duration)
+	inv.Billed = billed
+	if priced {
+		inv.CostUSD = &usd
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := h.store.RecordInvocation(rctx, inv); err != nil {
 		h.log.Warn("record invocation", "err", err)
+	}
+	if h.cfg.EMF == nil {
+		return
+	}
+	// Lateness is the event's delivery delay: how long after its
+	// scheduled minute the fanout started.
+	var late time.Duration
+	if inv.SpanStart != nil {
+		late = max(0, inv.StartedAt.Sub(inv.SpanStart.Add(-h.cfg.SpanOffset)))
+	}
+	failed := 0.0
+	if inv.Error != "" {
+		failed = 1
+	}
+	err := emf.Write(h.cfg.EMF, h.now(), map[string]string{"function": "fanout", "location": "all"}, []emf.Metric{
+		{Name: "ChecksPlanned", Unit: "Count", Value: float64(inv.ChecksPlanned)},
+		{Name: "Failures", Unit: "Count", Value: failed},
+		{Name: "Lateness", Unit: "Milliseconds", Value: float64(late.Microseconds()) / 1000},
+		{Name: "Duration", Unit: "Milliseconds", Value: float64(inv.Duration.Microseconds()) / 1000},
+		{Name: "CostUSD", Unit: "None", Value: usd},
+	})
+	if err != nil {
+		h.log.Warn("write metrics line", "err", err)
 	}
 }

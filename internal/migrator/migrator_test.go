@@ -178,6 +178,10 @@ func TestRolePrivileges(t *testing.T) {
 		if err := st.RecordGap(ctx, at.Add(time.Minute), "late"); err != nil {
 			t.Errorf("RecordGap: %v", err)
 		}
+		// Looking for missed spans reads span_start, and only that column.
+		if starts, err := st.LedgerSpans(ctx, at, at.Add(time.Hour)); err != nil || len(starts) != 2 {
+			t.Errorf("LedgerSpans = %v, %v; want the claim and the gap", starts, err)
+		}
 		fanoutInv := inv
 		fanoutInv.Function = "fanout"
 		if err := st.RecordInvocation(ctx, fanoutInv); err != nil {

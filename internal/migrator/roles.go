@@ -39,9 +39,12 @@ func grants() []grant {
 	return []grant{
 		{RoleFanout, "SELECT", "endpoints"},
 		{RoleFanout, "INSERT", "spans"}, // claims and gaps are ON CONFLICT DO NOTHING
+		// Finding spans whose event never came reads the ledger's starts only.
+		{RoleFanout, "SELECT (span_start)", "spans"},
 		{RoleFanout, "INSERT", "invocations"},
 		{RoleProbe, "INSERT", "metrics"},
 		{RoleProbe, "INSERT", "invocations"},
+		{RoleProbe, "INSERT", "shard_attempts"}, // retries are told apart by ON CONFLICT DO NOTHING
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,21 +203,45 @@ func TestPhaseSpreadsEvenly(t *testing.T) {
 	}
 }
 
+// BenchmarkPlan100k plans one span of 100,000 endpoints over four locations
+// and reports the largest shard payload as actually encoded: the JSON the
+// fanout sends, under the 1 MB asynchronous Invoke limit. Plain endpoints
+// (a short URL, nothing else) fill shards by checks; rich ones (a longer
+// URL, a regex, two headers and a 200-byte POST body) by bytes.
 func BenchmarkPlan100k(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 2))
-	eps := randomEndpoints(r, 100_000, []string{"home", "eu", "us", "intranet"})
-	span := SpanFor(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 10*time.Second)
-	b.ReportAllocs()
-	var largest int
-	for b.Loop() {
-		shards := Plan(eps, span, DefaultOptions)
-		for _, sh := range shards {
-			size := shardOverhead
-			for i := range sh.Endpoints {
-				size += JSONSize(&sh.Endpoints[i])
+	for _, bb := range []struct {
+		name string
+		rich bool
+	}{{"plain", false}, {"rich", true}} {
+		b.Run(bb.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			eps := randomEndpoints(r, 100_000, []string{"home", "eu", "us", "intranet"})
+			if bb.rich {
+				for i := range eps {
+					e := &eps[i]
+					e.URL = fmt.Sprintf("https://service-%d.example.test/api/v2/health/check?region=eu-west-1&probe=watcher&id=%d", i%997, i)
+					e.Method, e.Regex = "POST", `(?i)"status":\s*"(ok|healthy)"`
+					e.Body = `{"probe":"watcher","check":"deep","components":["db","cache","queue"],"timeout_ms":5000,"padding":"` +
+						strings.Repeat("x", 99) + `"}`
+					e.Headers = map[string]string{"Content-Type": "application/json", "X-Request-Source": "watcher-benchmark"}
+				}
 			}
-			largest = max(largest, size)
-		}
+			span := SpanFor(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 10*time.Second)
+			b.ReportAllocs()
+			var shards []Shard
+			for b.Loop() {
+				shards = Plan(eps, span, DefaultOptions)
+			}
+			var largest int
+			for _, sh := range shards {
+				payload, err := json.Marshal(sh)
+				if err != nil {
+					b.Fatal(err)
+				}
+				largest = max(largest, len(payload))
+			}
+			b.ReportMetric(float64(largest), "max-payload-bytes")
+			b.ReportMetric(float64(len(shards)), "shards")
+		})
 	}
-	b.ReportMetric(float64(largest), "max-shard-bytes")
 }

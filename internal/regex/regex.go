@@ -90,7 +90,7 @@ func Compile(pattern string, matchTimeout time.Duration) (*Regex, error) {
 	re2src, unicodeWord := translate(pattern, dialectRE2)
 	re2, errRE2 := regexp.Compile(re2src)
 	if errRE2 == nil {
-		r.re2 = re2
+		r.re2 = searchForm(re2src, re2)
 		r.asciiWord = unicodeWord
 		r.inspect(re2src)
 		if !r.asciiWord && (!r.dollar || r.trimExact) {
@@ -188,21 +188,29 @@ func (r *Regex) String() string { return r.pattern }
 // re.search would. body is read as UTF-8. The error is ErrTimeout or
 // ErrBacktrackLimit when the backtracking engine gives up.
 func (r *Regex) Match(body []byte) (bool, error) {
-	if r.re2 == nil {
-		return r.matchBacktrack(body)
-	}
-	if r.bt != nil && r.asciiWord && !isASCII(body) {
+	if r.backtracks(body) {
 		return r.matchBacktrack(body)
 	}
 	if r.dollar && len(body) > 0 && body[len(body)-1] == '\n' {
-		if r.bt != nil && !r.trimExact {
-			return r.matchBacktrack(body)
-		}
 		// Python's $ also matches just before the final newline, which is
 		// the end of the body without it.
 		return r.re2.Match(body) || r.re2.Match(body[:len(body)-1]), nil
 	}
 	return r.re2.Match(body), nil
+}
+
+// backtracks reports whether Match searches body with the backtracking
+// engine rather than RE2.
+func (r *Regex) backtracks(body []byte) bool {
+	switch {
+	case r.re2 == nil:
+		return true
+	case r.bt == nil:
+		return false
+	case r.asciiWord && !isASCII(body):
+		return true
+	}
+	return r.dollar && !r.trimExact && len(body) > 0 && body[len(body)-1] == '\n'
 }
 
 func (r *Regex) matchBacktrack(body []byte) (ok bool, err error) {

@@ -1,0 +1,150 @@
+package fanout_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/watcher-dev/watcher/internal/fanout"
+	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/store"
+)
+
+// TestFanoutUnderEventFaults delivers scheduled events as EventBridge may:
+// twice, out of order, up to a minute late, far too late, and not at all for
+// five minutes. On a controlled clock against the real database it checks
+// that every span is dispatched at most once, that events still in time run
+// whatever their order, and that every minute whose event never came ends
+// up in the ledger as a gap, none of them twice.
+func TestFanoutUnderEventFaults(t *testing.T) {
+	ctx := context.Background()
+	st, _ := setup(t, demo(60, "home"))
+	eps, err := st.Endpoints(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const offset, maxDelay = 10 * time.Second, 2 * time.Minute
+	m0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	minute := func(i int) time.Time { return m0.Add(time.Duration(i) * time.Minute) }
+	var now time.Time
+	col := &shardCollector{shards: map[string][]plan.Shard{}}
+	h := fanout.New(fanout.Config{
+		Probes: map[string]string{"home": "probe-home"}, SpanOffset: offset, MaxDelay: maxDelay,
+	}, st, col, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return now })
+
+	steps := []struct {
+		name       string
+		event      int           // minute the event names
+		at         time.Duration // delivery time after that minute
+		wantStatus string
+		wantMissed int
+	}{
+		{"first event on time", 0, time.Second, fanout.StatusDispatched, 0},
+		{"the same event again", 0, 20 * time.Second, fanout.StatusDuplicate, 0},
+		{"minute 2 before minute 1", 2, 2 * time.Second, fanout.StatusDispatched, 0},
+		{"minute 1 a minute late, after minute 2", 1, 64 * time.Second, fanout.StatusDispatched, 0},
+		{"minute 3 on time", 3, time.Second, fanout.StatusDispatched, 0},
+		{"minute 3 again, a minute late", 3, 59 * time.Second, fanout.StatusDuplicate, 0},
+		// Minutes 4 to 8: no event at all.
+		{"minute 9 after five silent minutes: 4, 5, 6 are past saving", 9, time.Second, fanout.StatusDispatched, 3},
+		{"minute 10: now 7 is too", 10, time.Second, fanout.StatusDispatched, 1},
+		{"minute 8 arrives far too late", 8, 150 * time.Second, fanout.StatusGap, 0},
+		{"minute 7 arrives after its gap", 7, 200 * time.Second, fanout.StatusGap, 0},
+		{"minute 11 on time: nothing left to find", 11, time.Second, fanout.StatusDispatched, 0},
+		{"minute 10 again, late", 10, 90 * time.Second, fanout.StatusDuplicate, 0},
+	}
+	dispatches := map[time.Time]int{}
+	for _, s := range steps {
+		now = minute(s.event).Add(s.at)
+		sum, err := h.Run(ctx, minute(s.event))
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if sum.Status != s.wantStatus || sum.Missed != s.wantMissed {
+			t.Errorf("%s: status %q, %d missed spans; want %q, %d", s.name, sum.Status, sum.Missed, s.wantStatus, s.wantMissed)
+		}
+		if sum.Status == fanout.StatusDispatched {
+			dispatches[sum.SpanStart]++
+		}
+	}
+
+	// Each minute with a timely event was dispatched once, with all its checks.
+	byStart := map[time.Time]int{}
+	for _, sh := range col.shards["probe-home"] {
+		byStart[sh.Span.Start] += sh.Checks
+	}
+	for _, i := range []int{0, 1, 2, 3, 9, 10, 11} {
+		span := plan.SpanFor(minute(i), offset)
+		if dispatches[span.Start] != 1 || byStart[span.Start] != plan.Count(eps, span) {
+			t.Errorf("minute %d: dispatched %d times with %d checks; want once with %d", i, dispatches[span.Start], byStart[span.Start], plan.Count(eps, span))
+		}
+	}
+	if len(byStart) != 7 {
+		t.Errorf("shards for %d spans, want 7", len(byStart))
+	}
+
+	// The ledger holds every minute once: dispatched or a gap.
+	spans, err := st.Spans(ctx, m0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[time.Time]string{}
+	for _, sp := range spans {
+		got[sp.Start] = sp.Status
+	}
+	for i := 0; i <= 11; i++ {
+		want := store.SpanDispatched
+		if i >= 4 && i <= 8 {
+			want = store.SpanGap
+		}
+		if start := plan.SpanFor(minute(i), offset).Start; got[start] != want {
+			t.Errorf("ledger at minute %d: %q, want %q", i, got[start], want)
+		}
+	}
+	if len(spans) != 12 {
+		t.Errorf("ledger has %d spans, want 12: %+v", len(spans), spans)
+	}
+}
+
+// TestFanoutMissedSpansBounded: a fresh ledger has missed nothing, and after
+// a long silence only the look-back window is recorded as gaps.
+func TestFanoutMissedSpansBounded(t *testing.T) {
+	ctx := context.Background()
+	m0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name       string
+		before     []time.Duration // events handled first, each on time
+		event      time.Duration
+		wantMissed int
+	}{
+		{"fresh ledger", nil, 0, 0},
+		// Minutes 3 to 60 before: the last two may still see their events.
+		{"three hours of silence", []time.Duration{-3 * time.Hour}, 0, 58},
+		{"no silence", []time.Duration{-time.Minute}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, _ := setup(t, demo(5, "home"))
+			var now time.Time
+			h := fanout.New(fanout.Config{
+				Probes: map[string]string{"home": "probe-home"}, SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute,
+			}, st, &shardCollector{shards: map[string][]plan.Shard{}}, slog.New(slog.DiscardHandler), func() time.Time { return now })
+			for _, b := range tt.before {
+				now = m0.Add(b).Add(time.Second)
+				if _, err := h.Run(ctx, m0.Add(b)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			now = m0.Add(tt.event).Add(time.Second)
+			sum, err := h.Run(ctx, m0.Add(tt.event))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Missed != tt.wantMissed {
+				t.Errorf("missed %d, want %d", sum.Missed, tt.wantMissed)
+			}
+		})
+	}
+}

@@ -1,0 +1,131 @@
+package probe_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/pgtest"
+	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/probe"
+	"github.com/watcher-dev/watcher/internal/spool"
+)
+
+// TestProbeSpillsWhatTheDatabaseRefuses keeps the database down for the
+// whole invocation: every result goes to the spool and reaches the database
+// once it is back and the spool is replayed.
+func TestProbeSpillsWhatTheDatabaseRefuses(t *testing.T) {
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer site.Close()
+	ctx := context.Background()
+	c := pgtest.NewCluster(t)
+	u := pgtest.NewDatabase(t, c)
+	st := open(t, u)
+	if err := c.StopServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := spool.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	p := newProbe(t, st, st, &logs, probe.Config{FlushEvery: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Margin: 200 * time.Millisecond}).SpillTo(dir)
+	eps := []endpoint.Endpoint{{ID: 7, URL: site.URL, Method: "GET", Interval: 5 * time.Second, Timeout: 100 * time.Millisecond, Location: "home", Enabled: true}}
+	sh := plan.Plan(eps, pastSpan(), plan.DefaultOptions)[0]
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	sum, err := p.Run(rctx, &sh, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done != 12 || sum.Written != 0 || sum.Spilled != 12 || sum.Unwritten != 0 {
+		t.Fatalf("summary %+v: want 12 done and spilled", sum)
+	}
+
+	if err := c.StartServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := dir.Replay(ctx, st)
+	if err != nil || r.Inserted != 12 {
+		t.Fatalf("replay %+v, %v", r, err)
+	}
+	if n := count(t, u, "endpoint_id = 7"); n != 12 {
+		t.Errorf("%d rows after replay, want 12", n)
+	}
+}
+
+// TestRetriedShardLeavesPassedChecksMissing kills a probe invocation in the
+// middle of its span (its context ends, as when Lambda times out) and runs
+// the same shard again, as Lambda's asynchronous retry would: no row is
+// doubled, and the instants that passed in between are missing, not
+// measured late.
+func TestRetriedShardLeavesPassedChecksMissing(t *testing.T) {
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer site.Close()
+	u := pgtest.New(t)
+	st := open(t, u)
+	eps := []endpoint.Endpoint{{ID: 3, URL: site.URL, Method: "GET", Interval: 5 * time.Second, Timeout: time.Second, Location: "home", Enabled: true}}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	// Instants every 5 s; the span ends 16 s from now.
+	span := plan.Span{Start: now.Add(-44 * time.Second), End: now.Add(16 * time.Second)}
+	sh := plan.Plan(eps, span, plan.DefaultOptions)[0]
+	all := plan.Instants(3, 5*time.Second, span)
+
+	var logs syncBuffer
+	first := newProbe(t, st, st, &logs, probe.Config{FlushEvery: 100 * time.Millisecond})
+	killed, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	sum1, err := first.Run(killed, &sh, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sit out at least one instant, as the retry comes later.
+	time.Sleep(5500 * time.Millisecond)
+
+	retryStart := time.Now()
+	retry := newProbe(t, st, st, &logs, probe.Config{})
+	sum2, err := retry.Run(context.Background(), &sh, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum2.Missing == 0 || sum2.Missing+sum2.Done+sum2.Skipped != len(all) {
+		t.Errorf("retry %+v: want the passed instants missing and the rest done (%d planned)", sum2, len(all))
+	}
+	stored := count(t, u, "endpoint_id = 3")
+	byRetry := count(t, u, fmt.Sprintf("endpoint_id = 3 AND started_at >= '%s' AND lateness_ms < 1000", retryStart.UTC().Format(time.RFC3339Nano)))
+	if stored != sum1.Written+sum2.Written || stored >= len(all) || byRetry != sum2.Written {
+		t.Errorf("stored %d rows (first attempt wrote %d, retry %d; %d instants): passed checks must be missing, not late",
+			stored, sum1.Written, sum2.Written, len(all))
+	}
+	var dups int
+	conn, err := pgx.Connect(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) - count(DISTINCT scheduled_at) FROM metrics`).Scan(&dups); err != nil || dups != 0 {
+		t.Errorf("duplicates %d, %v", dups, err)
+	}
+}
+
+func count(t *testing.T, u, where string) int {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM metrics WHERE "+where).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

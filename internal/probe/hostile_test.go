@@ -1,0 +1,199 @@
+package probe_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/pgtest"
+	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/probe"
+	"github.com/watcher-dev/watcher/internal/targets"
+)
+
+// hostileSites are the target farm and the two hostile sites it cannot be:
+// a TLS server no probe trusts, and an address whose connects hang.
+type hostileSites struct {
+	farm           string // http://127.0.0.1:PORT
+	untrustedTLS   string // https://127.0.0.1:PORT
+	hangingConnect string // 127.0.0.1:PORT
+}
+
+func startHostileSites(tb testing.TB) hostileSites {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	farm, err := targets.Start(ctx, "127.0.0.1:0", targets.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = farm.Close() })
+	tlsSite := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(targets.Welcome))
+	}))
+	tlsSite.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes fail on purpose
+	tlsSite.StartTLS()
+	tb.Cleanup(tlsSite.Close)
+	return hostileSites{farm: farm.URL(), untrustedTLS: tlsSite.URL, hangingConnect: hangingConnect(tb)}
+}
+
+// hangingConnect returns an address whose TCP connects never complete: a
+// socket listening with a backlog of zero that never accepts, its one queue
+// place taken, so the kernel drops every further SYN.
+func hangingConnect(tb testing.TB) string {
+	tb.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		tb.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	filler, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		tb.Fatalf("fill the accept queue of %s: %v", addr, err)
+	}
+	tb.Cleanup(func() { _ = filler.Close() })
+	return addr
+}
+
+// hostileKind is one way a target can misbehave and the error class a check
+// of it must record.
+type hostileKind struct {
+	name  string
+	class string
+	regex string
+	url   func(i int) string
+}
+
+func (s hostileSites) kinds() []hostileKind {
+	farmHost := strings.TrimPrefix(s.farm, "http://")
+	return []hostileKind{
+		{name: "slow drip", class: check.ErrTimeout, url: func(i int) string { return fmt.Sprintf("%s/drip/%d?every=50ms", s.farm, i) }},
+		{name: "endless body", class: check.ErrBodyTooLarge, url: func(i int) string { return fmt.Sprintf("%s/endless/%d", s.farm, i) }},
+		{name: "huge headers", class: check.ErrRead, url: func(i int) string { return fmt.Sprintf("%s/huge-headers/%d", s.farm, i) }},
+		{name: "slow headers", class: check.ErrTimeout, url: func(i int) string { return fmt.Sprintf("%s/slow-headers/%d?every=50ms", s.farm, i) }},
+		{name: "redirect loop", class: check.ErrTooManyRedirects, url: func(i int) string { return fmt.Sprintf("%s/redirect-loop/%d", s.farm, i) }},
+		{name: "untrusted certificate", class: check.ErrTLS, url: func(i int) string { return fmt.Sprintf("%s/%d", s.untrustedTLS, i) }},
+		{name: "TLS to a plain server", class: check.ErrTLS, url: func(i int) string { return fmt.Sprintf("https://%s/site/%d", farmHost, i) }},
+		{name: "hanging connect", class: check.ErrTimeout, url: func(i int) string { return fmt.Sprintf("http://%s/%d", s.hangingConnect, i) }},
+		{name: "hanging response", class: check.ErrTimeout, url: func(i int) string { return fmt.Sprintf("%s/hang/%d", s.farm, i) }},
+		{name: "catastrophic backtracking", class: check.ErrRegexTimeout, regex: targets.BacktrackRegex,
+			url: func(i int) string { return fmt.Sprintf("%s/backtrack/%d", s.farm, i) }},
+	}
+}
+
+// calmURL answers 200 with the welcome body after 10 ms, every time.
+func (s hostileSites) calmURL(i int) string {
+	return fmt.Sprintf("%s/site/%d?delay=10ms&status=200", s.farm, i)
+}
+
+func ep(id int64, url, regex string, interval, timeout time.Duration) endpoint.Endpoint {
+	return endpoint.Endpoint{ID: id, URL: url, Method: "GET", Regex: regex, Interval: interval, Timeout: timeout, Location: "home", Enabled: true}
+}
+
+// TestProbeHostileTargets runs one shard holding every kind of hostile
+// target beside calm ones, all due at once, against the target farm and the
+// real database. Each hostile check records its error class, bounded by its
+// timeout; every calm check succeeds; nothing stalls the shard: every check
+// is done and written.
+func TestProbeHostileTargets(t *testing.T) {
+	sites := startHostileSites(t)
+	u := pgtest.New(t)
+	st := open(t, u)
+	var logs syncBuffer
+	p := newProbe(t, st, st, &logs, probe.Config{})
+	const timeout = time.Second
+	var (
+		eps   []endpoint.Endpoint
+		class = map[int64]string{}
+		name  = map[int64]string{}
+	)
+	for i, k := range sites.kinds() {
+		id := int64(100 + i)
+		eps = append(eps, ep(id, k.url(i), k.regex, 5*time.Second, timeout))
+		class[id], name[id] = k.class, k.name
+	}
+	for i := range 20 {
+		id := int64(1 + i)
+		eps = append(eps, ep(id, sites.calmURL(i), "welcome", 5*time.Second, timeout))
+		class[id], name[id] = "", "calm"
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	span := plan.Span{Start: now.Add(-5 * time.Second), End: now} // each endpoint due once, all past
+	shards := plan.Plan(eps, span, plan.DefaultOptions)
+	if len(shards) != 1 || shards[0].Checks != len(eps) {
+		t.Fatalf("plan: %d shards, want one of %d checks", len(shards), len(eps))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sum, err := p.Run(ctx, &shards[0], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done != len(eps) || sum.Written != len(eps) || sum.Skipped != 0 || sum.Failed != len(sites.kinds()) {
+		t.Fatalf("summary %+v: want %d checks done and written, %d failed", sum, len(eps), len(sites.kinds()))
+	}
+
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT endpoint_id, coalesce(error, ''), response_time_ms, status_code, regex_match FROM metrics`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for rows.Next() {
+		var (
+			id     int64
+			got    string
+			rt     float64
+			status *int
+			match  *bool
+		)
+		if err := rows.Scan(&id, &got, &rt, &status, &match); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		if got != class[id] {
+			t.Errorf("%s (endpoint %d): error class %q, want %q", name[id], id, got, class[id])
+		}
+		// Bounded by the timeout: twice it leaves room for a loaded machine
+		// and still catches a check that ignored its deadline.
+		if rt > 2*float64(timeout.Milliseconds()) {
+			t.Errorf("%s: response time %.0f ms, timeout %s", name[id], rt, timeout)
+		}
+		if class[id] == "" && (status == nil || *status != 200 || match == nil || !*match) {
+			t.Errorf("calm endpoint %d: status %v, regex match %v", id, status, match)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if seen != len(eps) {
+		t.Errorf("%d rows, want %d", seen, len(eps))
+	}
+}

@@ -1,0 +1,135 @@
+// Package spool is the local durable spill: results a probe could not write
+// before its invocation ended go to files in a directory, in the results
+// queue's message format, and are replayed into the database once it is
+// back. (In AWS the results queue plays this part.)
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/watcher-dev/watcher/internal/sqssink"
+	"github.com/watcher-dev/watcher/internal/store"
+)
+
+// maxFileBytes bounds one spool file; a larger batch is split.
+const maxFileBytes = 4 << 20
+
+// Dir is a spool directory. Safe for concurrent use by many probes.
+type Dir struct {
+	path string
+	seq  atomic.Uint64
+}
+
+// Open creates the directory if needed.
+func Open(path string) (*Dir, error) {
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	return &Dir{path: path}, nil
+}
+
+// Path is the directory.
+func (d *Dir) Path() string { return d.path }
+
+// WriteMetrics stores batch durably: each file is written under a temporary
+// name, synced and renamed, so a file either holds whole results or does
+// not exist. It returns how many results it stored.
+func (d *Dir) WriteMetrics(_ context.Context, batch []store.Metric) (int, error) {
+	msgs, err := sqssink.EncodeMetrics(batch, maxFileBytes)
+	if err != nil {
+		return 0, fmt.Errorf("spool results: %w", err)
+	}
+	stored := 0
+	for _, m := range msgs {
+		name := fmt.Sprintf("%020d-%06d-%d.json", time.Now().UnixNano(), d.seq.Add(1), os.Getpid())
+		if err := writeAtomic(filepath.Join(d.path, name), m.Body); err != nil {
+			return stored, fmt.Errorf("spool results (%d of %d stored): %w", stored, len(batch), err)
+		}
+		stored += m.Count
+	}
+	return stored, nil
+}
+
+func writeAtomic(path string, body []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(body)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
+}
+
+// Sink is where replayed results go: the database.
+type Sink interface {
+	WriteMetrics(ctx context.Context, batch []store.Metric) (int, error)
+}
+
+// Replayed counts what Replay moved.
+type Replayed struct {
+	Files, Results, Inserted int
+}
+
+// Replay writes every spooled file to sink, oldest first, and deletes each
+// file once written. It stops at the first failure, leaving that file and
+// the later ones for the next replay; writes are idempotent, so a file
+// replayed twice inserts nothing the second time.
+func (d *Dir) Replay(ctx context.Context, sink Sink) (Replayed, error) {
+	var r Replayed
+	entries, err := os.ReadDir(d.path)
+	if err != nil {
+		return r, fmt.Errorf("read spool: %w", err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if n := e.Name(); strings.HasSuffix(n, ".json") && e.Type().IsRegular() {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		path := filepath.Join(d.path, n)
+		body, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // replayed concurrently
+		}
+		if err != nil {
+			return r, fmt.Errorf("read spool file %s: %w", n, err)
+		}
+		msg, err := sqssink.Decode(body)
+		if err != nil {
+			return r, fmt.Errorf("spool file %s: %w", n, err)
+		}
+		inserted, err := sink.WriteMetrics(ctx, msg.Metrics)
+		if err != nil {
+			return r, fmt.Errorf("replay spool file %s: %w", n, err)
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return r, fmt.Errorf("remove replayed spool file %s: %w", n, err)
+		}
+		r.Files++
+		r.Results += len(msg.Metrics)
+		r.Inserted += inserted
+	}
+	return r, nil
+}

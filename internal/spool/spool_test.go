@@ -1,0 +1,114 @@
+package spool_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/watcher-dev/watcher/internal/pgtest"
+	"github.com/watcher-dev/watcher/internal/spool"
+	"github.com/watcher-dev/watcher/internal/store"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func results(n int, at time.Time) []store.Metric {
+	out := make([]store.Metric, n)
+	for i := range out {
+		status := 200
+		out[i] = store.Metric{
+			EndpointID: int64(i + 1), Location: "home", ScheduledAt: at, Lateness: time.Millisecond,
+			Result: check.Result{StartedAt: at, ResponseTime: 12345 * time.Microsecond, StatusCode: &status, BodyBytes: 23},
+		}
+	}
+	return out
+}
+
+func TestSpoolReplaysIntoTheDatabaseOnce(t *testing.T) {
+	ctx := context.Background()
+	dir, err := spool.Open(filepath.Join(t.TempDir(), "spool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Second)
+	if n, err := dir.WriteMetrics(ctx, results(300, at)); err != nil || n != 300 {
+		t.Fatalf("spooled %d: %v", n, err)
+	}
+	if n, err := dir.WriteMetrics(ctx, results(5, at.Add(time.Minute))); err != nil || n != 5 {
+		t.Fatalf("spooled %d: %v", n, err)
+	}
+	// A file cut short by a crash keeps its temporary name and is ignored.
+	if err := os.WriteFile(filepath.Join(dir.Path(), "99999999999999999999-000001-1.json.tmp"), []byte(`{"v":1,"kind":"metr`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := store.Open(ctx, pgtest.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r, err := dir.Replay(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Files != 2 || r.Results != 305 || r.Inserted != 305 {
+		t.Errorf("replayed %+v, want 2 files, 305 results inserted", r)
+	}
+	got, err := st.Metrics(ctx, at.Add(-time.Second), at.Add(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 305 || got[0].ResponseTime != 12345*time.Microsecond || *got[0].StatusCode != 200 {
+		t.Errorf("stored %d rows, first %+v", len(got), got[0])
+	}
+	// Replayed files are gone; a second replay finds nothing to do.
+	if r, err := dir.Replay(ctx, st); err != nil || r.Files != 0 {
+		t.Errorf("second replay %+v, %v", r, err)
+	}
+	// The same results spooled again (a retried spill) insert nothing twice.
+	if _, err := dir.WriteMetrics(ctx, results(300, at)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := dir.Replay(ctx, st); err != nil || r.Results != 300 || r.Inserted != 0 {
+		t.Errorf("replay of duplicates %+v, %v", r, err)
+	}
+}
+
+func TestSpoolKeepsFilesWhileTheDatabaseIsDown(t *testing.T) {
+	ctx := context.Background()
+	c := pgtest.NewCluster(t)
+	u := pgtest.NewDatabase(t, c)
+	st, err := store.Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dir, err := spool.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Second)
+	if _, err := dir.WriteMetrics(ctx, results(10, at)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StopServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if r, err := dir.Replay(rctx, st); err == nil || r.Files != 0 {
+		t.Fatalf("replay with the database down: %+v, %v", r, err)
+	}
+	if entries, _ := os.ReadDir(dir.Path()); len(entries) != 1 {
+		t.Fatalf("spool holds %d files, want the 1 not replayed", len(entries))
+	}
+	if err := c.StartServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := dir.Replay(ctx, st); err != nil || r.Inserted != 10 {
+		t.Errorf("replay after the outage %+v, %v", r, err)
+	}
+}

@@ -1,0 +1,301 @@
+package store_test
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/watcher-dev/watcher/internal/cost"
+	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/pgtest"
+	"github.com/watcher-dev/watcher/internal/store"
+)
+
+// costSpan1 is the first span of the cost fixture; the window starts there.
+var costSpan1 = time.Date(2030, 6, 3, 10, 0, 10, 0, time.UTC)
+
+// costFixture stores three endpoints and the invocations and checks of
+// three spans, plus one earlier span the window leaves out:
+//
+//	span 1: fanout $0.0001; home probes (2 shards) $0.0009, 13 checks
+//	        (A every 5 s: 12, B: 1); eu probe $0.0003, 2 checks (C)
+//	span 2: fanout $0.0001; home probe $0.0006, 13 checks (A 12, B 1)
+//	span 3: a gap: fanout $0.00005, no probe; a stray home check
+//	span 0: before the window: fanout and a home probe, $0.001, 1 check
+//
+// It returns the ids of A (home, 5 s), B (home, 60 s) and C (eu, 30 s).
+func costFixture(t *testing.T, s *store.Store) (a, b, c int64) {
+	t.Helper()
+	ctx := testContext(t)
+	eps := []endpoint.Endpoint{
+		{Name: "a", URL: "https://a.example/", Method: "GET", Interval: 5 * time.Second, Timeout: time.Second, Location: "home", Enabled: true},
+		{Name: "b", URL: "https://b.example/", Method: "GET", Interval: time.Minute, Timeout: time.Second, Location: "home", Enabled: true},
+		{Name: "c", URL: "https://c.example/", Method: "GET", Interval: 30 * time.Second, Timeout: time.Second, Location: "eu", Enabled: true},
+	}
+	if _, err := s.ImportEndpoints(ctx, eps, false); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := s.Endpoints(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	for _, e := range stored {
+		ids[e.Name] = e.ID
+	}
+	a, b, c = ids["a"], ids["b"], ids["c"]
+
+	s0, s2, s3 := costSpan1.Add(-time.Minute), costSpan1.Add(time.Minute), costSpan1.Add(2*time.Minute)
+	inv := func(fn, loc string, span time.Time, checks int, usd float64) store.Invocation {
+		mem := 512
+		if fn == cost.FunctionFanout {
+			mem = 256
+		}
+		return store.Invocation{
+			Function: fn, Location: loc, Region: "local", Arch: cost.ARM64, MemoryMB: mem, SpanStart: &span,
+			StartedAt: span.Add(-10 * time.Second), Duration: 70 * time.Second, Billed: 70 * time.Second,
+			ChecksPlanned: checks, ChecksDone: checks, ChecksWritten: checks, PayloadBytes: 1000, CostUSD: &usd,
+		}
+	}
+	for _, i := range []store.Invocation{
+		inv(cost.FunctionFanout, "", s0, 0, 0.0005), inv(cost.FunctionProbe, "home", s0, 1, 0.0005),
+		inv(cost.FunctionFanout, "", costSpan1, 0, 0.0001),
+		inv(cost.FunctionProbe, "home", costSpan1, 7, 0.0005), inv(cost.FunctionProbe, "home", costSpan1, 6, 0.0004),
+		inv(cost.FunctionProbe, "eu", costSpan1, 2, 0.0003),
+		inv(cost.FunctionFanout, "", s2, 0, 0.0001), inv(cost.FunctionProbe, "home", s2, 13, 0.0006),
+		inv(cost.FunctionFanout, "", s3, 0, 0.00005),
+		// Without a recorded cost: counted as unpriced, costs nothing.
+		{Function: cost.FunctionProbe, Location: "home", SpanStart: &s2, StartedAt: s2},
+	} {
+		if err := s.RecordInvocation(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := func(id int64, loc string, at time.Time) store.Metric {
+		return store.Metric{EndpointID: id, Location: loc, ScheduledAt: at,
+			Result: check.Result{StartedAt: at, ResponseTime: 10 * time.Millisecond, StatusCode: ptr(200)}}
+	}
+	var batch []store.Metric
+	for _, span := range []time.Time{costSpan1, s2} {
+		for k := range 12 {
+			batch = append(batch, m(a, "home", span.Add(time.Duration(k)*5*time.Second)))
+		}
+		batch = append(batch, m(b, "home", span.Add(30*time.Second)))
+	}
+	batch = append(batch, m(c, "eu", costSpan1.Add(10*time.Second)), m(c, "eu", costSpan1.Add(40*time.Second)),
+		m(a, "home", s3.Add(time.Second)), m(a, "home", s0.Add(time.Second)))
+	if _, err := s.WriteMetrics(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, c
+}
+
+func nearly(got, want float64) bool {
+	return math.Abs(got-want) <= 1e-9*math.Max(math.Abs(want), 1e-6)
+}
+
+// TestCostReportAllocatesByHand checks the store's report against the
+// fixture worked out by hand.
+func TestCostReportAllocatesByHand(t *testing.T) {
+	t.Parallel()
+	s := open(t, pgtest.New(t))
+	a, b, c := costFixture(t, s)
+	r, err := s.CostReport(testContext(t), costSpan1, cost.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Span 1's fanout is shared 13:2 between home and eu; span 2's goes to
+	// home; span 3's (no checks) is unallocated. A home check of span 1
+	// costs (0.0009 + 0.0001 x 13/15) / 13, of span 2 (0.0006 + 0.0001) / 13.
+	home1, home2 := (0.0009+0.0001*13/15)/13, 0.0007/13
+	want := map[int64]float64{
+		a: 12*home1 + 12*home2,
+		b: home1 + home2,
+		c: 0.0003 + 0.0001*2/15,
+	}
+	figures := []struct {
+		name      string
+		got, want float64
+	}{
+		{"total", r.CostUSD, 0.00205},
+		{"checks", float64(r.Checks), 28},
+		{"spans", float64(r.Spans), 2},
+		{"endpoints", float64(r.Endpoints), 3},
+		{"unpriced", float64(r.Unpriced), 1},
+		{"unallocated", r.UnallocatedUSD, 0.00005},
+		{"per 1,000 checks", r.CostPer1000Checks, 0.00205 / 28 * 1000},
+		{"60 s per URL-month", r.UnitPrices[1].VariableUSD, 0.00205 / 28 * 43800},
+		{"home", r.Locations[1].CostUSD, 0.0015 + 0.0001*13/15 + 0.0001},
+		{"eu", r.Locations[0].CostUSD, want[c]},
+	}
+	for _, f := range figures {
+		if !nearly(f.got, f.want) {
+			t.Errorf("%s = %.12g, want %.12g", f.name, f.got, f.want)
+		}
+	}
+	if len(r.Top) != 3 {
+		t.Fatalf("endpoints %+v", r.Top)
+	}
+	for _, e := range r.Top {
+		if !nearly(e.CostUSD, want[e.EndpointID]) {
+			t.Errorf("endpoint %d (%s) cost %.12g, want %.12g", e.EndpointID, e.Name, e.CostUSD, want[e.EndpointID])
+		}
+	}
+	if got := r.Top[0].Checks; r.Top[0].EndpointID != a || got != 24 {
+		t.Errorf("most expensive: endpoint %d with %d checks, want %d with 24", r.Top[0].EndpointID, got, a)
+	}
+}
+
+// TestCostSQLMatchesReport holds the SQL functions and views of migration
+// 00005 to the Go report: the same window gives the same figures.
+func TestCostSQLMatchesReport(t *testing.T) {
+	t.Parallel()
+	u := pgtest.New(t)
+	s := open(t, u)
+	costFixture(t, s)
+	ctx := testContext(t)
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+
+	opt := cost.Options{FleetSize: 1000, Fixed: cost.Fixed{"database": 10, "proxy": 20}}
+	tests := []struct {
+		name    string
+		since   time.Time
+		summary string // the SQL that returns the summary row
+	}{
+		{"functions over the window", costSpan1, `SELECT * FROM watcher_cost_summary($1, 1000, 30)`},
+		// The views cover all history (span 0 too) with no fixed costs.
+		{"views over all history", time.Time{}, `SELECT * FROM cost_summary WHERE $1::timestamptz IS NOT NULL`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := opt
+			if tt.since.IsZero() {
+				o = cost.Options{}
+			}
+			r, err := s.CostReport(ctx, tt.since, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := conn.Query(ctx, tt.summary, tt.since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, err := pgx.CollectExactlyOneRow(rows, pgx.RowToMap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := func(k string) float64 {
+				switch v := sum[k].(type) {
+				case float64:
+					return v
+				case int64:
+					return float64(v)
+				}
+				t.Fatalf("column %s: %T", k, sum[k])
+				return 0
+			}
+			figures := []struct {
+				column string
+				goes   float64
+			}{
+				{"spans", float64(r.Spans)},
+				{"covered_s", r.CoveredSeconds},
+				{"endpoints", float64(r.Endpoints)},
+				{"fanout_invocations", float64(r.Invocations[cost.FunctionFanout])},
+				{"probe_invocations", float64(r.Invocations[cost.FunctionProbe])},
+				{"unpriced_invocations", float64(r.Unpriced)},
+				{"checks", float64(r.Checks)},
+				{"gb_seconds", r.GBSeconds},
+				{"cost_usd", r.CostUSD},
+				{"fanout_usd", r.CostByFunction[cost.FunctionFanout]},
+				{"probe_usd", r.CostByFunction[cost.FunctionProbe]},
+				{"unallocated_usd", r.UnallocatedUSD},
+				{"cost_per_1000_checks_usd", r.CostPer1000Checks},
+				{"fleet_per_url_month_usd", r.FleetPerURLMonth},
+				{"per_url_month_5s_usd", r.UnitPrices[0].VariableUSD},
+				{"per_url_month_60s_usd", r.UnitPrices[1].VariableUSD},
+				{"fixed_per_url_month_usd", r.Fixed.PerURLMonthUSD},
+				{"synthetics_usd", r.Synthetics.CostUSD},
+				{"synthetics_ratio", r.Synthetics.Ratio},
+				{"synthetics_ratio_with_fixed", r.Synthetics.RatioWithFixed},
+				{"synthetics_ratio_5s", r.UnitPrices[0].SyntheticsRatio},
+				{"synthetics_ratio_60s", r.UnitPrices[1].SyntheticsRatio},
+			}
+			for _, fig := range figures {
+				if got := f(fig.column); !nearly(got, fig.goes) {
+					t.Errorf("%s: SQL %.12g, Go %.12g", fig.column, got, fig.goes)
+				}
+			}
+
+			src := func(fn, view string) string {
+				if tt.since.IsZero() {
+					return `SELECT * FROM ` + view + ` WHERE $1::timestamptz IS NOT NULL`
+				}
+				return `SELECT * FROM ` + fn + `($1)`
+			}
+			rows, err = conn.Query(ctx, src("watcher_cost_locations", "cost_by_location"), tt.since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			locs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (cost.LocationCost, error) {
+				var l cost.LocationCost
+				var inv int64
+				err := row.Scan(&l.Location, &inv, &l.Checks, &l.GBSeconds, &l.ProbeUSD, &l.FanoutShareUSD, &l.CostUSD,
+					&l.CostPer1000Checks, &l.Endpoints, &l.PerURLMonthUSD)
+				l.Invocations = int(inv)
+				return l, err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(locs) != len(r.Locations) {
+				t.Fatalf("SQL locations %+v, Go %+v", locs, r.Locations)
+			}
+			for i, l := range locs {
+				g := r.Locations[i]
+				if l.Location != g.Location || l.Invocations != g.Invocations || l.Checks != g.Checks || l.Endpoints != g.Endpoints ||
+					!nearly(l.GBSeconds, g.GBSeconds) || !nearly(l.ProbeUSD, g.ProbeUSD) || !nearly(l.FanoutShareUSD, g.FanoutShareUSD) ||
+					!nearly(l.CostUSD, g.CostUSD) || !nearly(l.CostPer1000Checks, g.CostPer1000Checks) || !nearly(l.PerURLMonthUSD, g.PerURLMonthUSD) {
+					t.Errorf("location %d: SQL %+v, Go %+v", i, l, g)
+				}
+			}
+			rows, err = conn.Query(ctx, src("watcher_cost_buckets", "cost_by_bucket"), tt.since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buckets, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (cost.BucketCost, error) {
+				var b cost.BucketCost
+				err := row.Scan(&b.Bucket, &b.Planner, &b.Endpoints, &b.Checks, &b.CostUSD, &b.CostPer1000Checks, &b.PerURLMonthUSD)
+				return b, err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(buckets) != len(r.Buckets) {
+				t.Fatalf("SQL buckets %+v, Go %+v", buckets, r.Buckets)
+			}
+			for i, b := range buckets {
+				g := r.Buckets[i]
+				if b.Bucket != g.Bucket || b.Planner != g.Planner || b.Endpoints != g.Endpoints || b.Checks != g.Checks ||
+					!nearly(b.CostUSD, g.CostUSD) || !nearly(b.CostPer1000Checks, g.CostPer1000Checks) || !nearly(b.PerURLMonthUSD, g.PerURLMonthUSD) {
+					t.Errorf("bucket %d: SQL %+v, Go %+v", i, b, g)
+				}
+			}
+			var n int
+			if err := conn.QueryRow(ctx, `SELECT count(*) FROM (`+src("watcher_cost_endpoints", "cost_by_endpoint")+`) e`, tt.since).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != r.Endpoints {
+				t.Errorf("SQL lists %d endpoints, Go %d", n, r.Endpoints)
+			}
+		})
+	}
+}

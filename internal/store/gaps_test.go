@@ -1,0 +1,46 @@
+package store_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/watcher-dev/watcher/internal/pgtest"
+)
+
+func TestLedgerSpans(t *testing.T) {
+	t.Parallel()
+	s := open(t, pgtest.New(t))
+	ctx := testContext(t)
+	m := func(i int) time.Time { return time.Date(2030, 5, 1, 12, i, 10, 0, time.UTC) }
+	for _, i := range []int{0, 5, 20, 21, 23} {
+		if _, err := s.ClaimSpan(ctx, m(i), 1, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RecordGap(ctx, m(22), "late"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		from, to time.Time
+		want     []time.Time
+	}{
+		{"window with the latest before it", m(20), m(23), []time.Time{m(5), m(20), m(21), m(22)}},
+		{"gaps count as recorded", m(22), m(24), []time.Time{m(21), m(22), m(23)}},
+		{"empty window: only the latest before", m(10), m(20), []time.Time{m(5)}},
+		{"nothing before", m(0), m(1), []time.Time{m(0)}},
+		{"empty ledger part", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), m(0), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.LedgerSpans(ctx, tt.from, tt.to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.EqualFunc(got, tt.want, time.Time.Equal) {
+				t.Errorf("LedgerSpans = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

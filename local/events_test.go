@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/fanout"
+	"github.com/watcher-dev/watcher/internal/pgtest"
+	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/store"
+	"github.com/watcher-dev/watcher/internal/targets"
+)
+
+// TestFleetLateEventRunsPastChecksAtOnce delivers the scheduled event of
+// the previous minute a minute or more late, then again, to the local fleet
+// (real probes, the target farm, PostgreSQL). The span is dispatched once;
+// its checks whose instant had passed run at once and record their
+// lateness, the time from their instant to their start; nothing is stored
+// twice. (internal/fanout's TestFanoutUnderEventFaults covers duplicate,
+// out-of-order and missing events on a controlled clock.)
+func TestFleetLateEventRunsPastChecksAtOnce(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("WATCHER_LOCATIONS", "home")
+	u := pgtest.New(t)
+	st, err := store.Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	farm, err := targets.Start(ctx, "127.0.0.1:0", targets.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer farm.Close()
+	parsed, err := endpoint.Parse(targets.DemoEndpoints(farm.URL(), 120, 3), locations())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ImportEndpoints(ctx, parsed, true); err != nil {
+		t.Fatal(err)
+	}
+	eps, err := st.Endpoints(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	f := newFleet(st, slog.New(slog.DiscardHandler), false)
+	scheduled := time.Now().UTC().Truncate(time.Minute).Add(-time.Minute)
+	delivered := time.Now()
+	sum, err := f.fanout.Run(ctx, scheduled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.fanout.Run(ctx, scheduled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wait()
+	span := plan.SpanFor(scheduled, sum.SpanStart.Sub(scheduled))
+	if sum.Status != fanout.StatusDispatched || again.Status != fanout.StatusDuplicate || sum.Checks != plan.Count(eps, span) {
+		t.Fatalf("first delivery %+v, second %q; want dispatched %d checks, then duplicate", sum, again.Status, plan.Count(eps, span))
+	}
+	_, totals := f.status()
+	if totals.Done != sum.Checks || totals.Written != sum.Checks {
+		t.Fatalf("probes %+v, want %d checks done and written", totals, sum.Checks)
+	}
+
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT endpoint_id, scheduled_at, started_at, lateness_ms FROM metrics`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		id int64
+		at time.Time
+	}
+	seen := map[key]bool{}
+	past := 0
+	for rows.Next() {
+		var (
+			k        key
+			started  time.Time
+			lateness float64
+		)
+		if err := rows.Scan(&k.id, &k.at, &started, &lateness); err != nil {
+			t.Fatal(err)
+		}
+		if seen[k] {
+			t.Errorf("endpoint %d stored twice at %s", k.id, k.at)
+		}
+		seen[k] = true
+		// The recorded lateness is the start's distance from the instant
+		// (to the float precision of the column).
+		measured := float64(started.Sub(k.at).Microseconds()) / 1000
+		if math.Abs(lateness-max(0, measured)) > 0.1 {
+			t.Errorf("endpoint %d at %s: lateness %.3f ms, started %.3f ms after its instant", k.id, k.at, lateness, measured)
+		}
+		if k.at.Before(delivered) {
+			past++
+			if started.Before(delivered) || lateness < float64(delivered.Sub(k.at).Milliseconds()) {
+				t.Errorf("endpoint %d at %s: started %s, lateness %.0f ms; its event came at %s", k.id, k.at, started, lateness, delivered)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != sum.Checks || past == 0 {
+		t.Errorf("%d rows, %d of them past when the event came; want %d rows", len(seen), past, sum.Checks)
+	}
+}

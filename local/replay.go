@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/watcher-dev/watcher/internal/spool"
+)
+
+func replayCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "replay",
+		Short: "Write spooled results (those a probe could not write before it ended) to DATABASE_URL",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := spool.Open(dir)
+			if err != nil {
+				return err
+			}
+			st, err := openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			r, err := d.Replay(cmd.Context(), st)
+			fmt.Printf("replayed %d results from %d files (%d new rows)\n", r.Results, r.Files, r.Inserted)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&dir, "spool", ".watcher/spool", "spool directory")
+	return cmd
+}
