@@ -8,11 +8,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/fanout"
 	"github.com/watcher-dev/watcher/internal/pgtest"
 	"github.com/watcher-dev/watcher/internal/plan"
-	"github.com/watcher-dev/watcher/internal/store"
 	"github.com/watcher-dev/watcher/internal/targets"
 )
 
@@ -25,29 +23,8 @@ import (
 // out-of-order and missing events on a controlled clock.)
 func TestFleetLateEventRunsPastChecksAtOnce(t *testing.T) {
 	ctx := context.Background()
-	t.Setenv("WATCHER_LOCATIONS", "home")
 	u := pgtest.New(t)
-	st, err := store.Open(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	farm, err := targets.Start(ctx, "127.0.0.1:0", targets.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer farm.Close()
-	parsed, err := endpoint.Parse(targets.DemoEndpoints(farm.URL(), 120, 3), locations())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.ImportEndpoints(ctx, parsed, true); err != nil {
-		t.Fatal(err)
-	}
-	eps, err := st.Endpoints(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, eps := farmFleet(t, u, func(base string) []byte { return targets.DemoEndpoints(base, 120, 3) })
 
 	f := newFleet(st, slog.New(slog.DiscardHandler), false)
 	scheduled := time.Now().UTC().Truncate(time.Minute).Add(-time.Minute)

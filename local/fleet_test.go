@@ -7,10 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/pgtest"
 	"github.com/watcher-dev/watcher/internal/plan"
-	"github.com/watcher-dev/watcher/internal/store"
 	"github.com/watcher-dev/watcher/internal/targets"
 )
 
@@ -20,29 +18,8 @@ import (
 // stored, each with the status and regex result the farm is known to give.
 func TestFleetStoresEachDueCheckOnce(t *testing.T) {
 	ctx := context.Background()
-	t.Setenv("WATCHER_LOCATIONS", "home")
 	u := pgtest.New(t)
-	st, err := store.Open(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	farm, err := targets.Start(ctx, "127.0.0.1:0", targets.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer farm.Close()
-	parsed, err := endpoint.Parse(targets.DemoEndpoints(farm.URL(), 150, 7), locations())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.ImportEndpoints(ctx, parsed, true); err != nil {
-		t.Fatal(err)
-	}
-	eps, err := st.Endpoints(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, eps := farmFleet(t, u, func(base string) []byte { return targets.DemoEndpoints(base, 150, 7) })
 
 	// The event of the previous minute names a span that ends at most ten
 	// seconds from now: its past checks run at once, the rest on time.

@@ -6,11 +6,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/pgtest"
 	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/spool"
-	"github.com/watcher-dev/watcher/internal/store"
 	"github.com/watcher-dev/watcher/internal/targets"
 )
 
@@ -22,30 +20,9 @@ import (
 func TestFleetSurvivesTwoMinuteDatabaseOutage(t *testing.T) {
 	const outage = 2 * time.Minute
 	ctx := context.Background()
-	t.Setenv("WATCHER_LOCATIONS", "home")
 	c := pgtest.NewCluster(t)
 	u := pgtest.NewDatabase(t, c)
-	st, err := store.Open(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	farm, err := targets.Start(ctx, "127.0.0.1:0", targets.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer farm.Close()
-	parsed, err := endpoint.Parse(targets.ReferenceEndpoints(farm.URL(), 80, 3), locations())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.ImportEndpoints(ctx, parsed, true); err != nil {
-		t.Fatal(err)
-	}
-	eps, err := st.Endpoints(ctx, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, eps := farmFleet(t, u, func(base string) []byte { return targets.ReferenceEndpoints(base, 80, 3) })
 	dir, err := spool.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
