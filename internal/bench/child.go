@@ -47,10 +47,14 @@ type ChildConfig struct {
 	FarmCPU  int `json:"farm_cpu"`
 }
 
-// lead is how long before a span its shards are planned and dispatched, as
-// the span offset does in the fleet; the first span starts this long after
-// the child is ready.
-const lead = time.Second
+// lead is how long before a span its shards are planned and dispatched (at
+// once for the first spans), as the span offset gives the fleet's probes
+// time to start before their span; settle is the time from the child being
+// ready to the first instant.
+const (
+	lead   = 5 * time.Second
+	settle = time.Second
+)
 
 // timeline is one run: the warm-up from start, then the measured window.
 type timeline struct {
@@ -81,7 +85,7 @@ func RunChild(ctx context.Context, cfg ChildConfig, out io.Writer) error {
 		want[i] = w
 	}
 
-	start := time.Now().Add(lead).Truncate(time.Millisecond)
+	start := time.Now().Add(settle).Truncate(time.Millisecond)
 	tl := timeline{start: start, window: plan.Span{Start: start.Add(cfg.Warmup), End: start.Add(cfg.Warmup + cfg.Window)}}
 	f := Figures{Workload: cfg.Workload, Side: cfg.Side, Mode: cfg.Mode, Run: cfg.Run, Window: cfg.Window, Due: plan.Count(eps, tl.window)}
 
@@ -124,20 +128,6 @@ func RunChild(ctx context.Context, cfg ChildConfig, out io.Writer) error {
 		}
 	default:
 		return fmt.Errorf("unknown side %q", cfg.Side)
-	}
-	if p := os.Getenv("WATCHER_BENCH_DUMP"); p != "" {
-		df, _ := os.Create(p + "-" + cfg.Side + "-" + cfg.Mode + ".csv")
-		for _, s := range samples {
-			fmt.Fprintf(df, "%d,%d,%d,%d\n", s.planned.UnixMicro(), s.lateness.Microseconds(), s.response.Microseconds(), s.want.delay.Microseconds())
-		}
-		df.Close()
-	}
-	if p := os.Getenv("WATCHER_BENCH_DUMP"); p != "" { // XXX experiment
-		df, _ := os.Create(p + "-" + cfg.Side + "-" + cfg.Mode + ".csv")
-		for _, s := range samples {
-			fmt.Fprintf(df, "%d,%d,%d,%d,%d,%d\n", s.planned.UnixMicro(), s.lateness.Microseconds(), s.response.Microseconds(), s.want.delay.Microseconds(), s.conn.Microseconds(), s.ttfb.Microseconds())
-		}
-		df.Close()
 	}
 	summarize(&f, tl.window, samples)
 	return json.NewEncoder(out).Encode(f)
@@ -362,7 +352,7 @@ func storedSamples(ctx context.Context, st *store.Store, eps []endpoint.Endpoint
 	for i := range ms {
 		m := &ms[i]
 		s := sample{planned: m.ScheduledAt, lateness: m.Lateness, response: m.ResponseTime, match: m.RegexMatch,
-			failed: m.Error != "", want: byID[m.EndpointID], conn: m.Connect, ttfb: m.TTFB}
+			failed: m.Error != "", want: byID[m.EndpointID]}
 		if m.StatusCode != nil {
 			s.status = *m.StatusCode
 		}

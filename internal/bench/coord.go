@@ -233,9 +233,6 @@ func startFarm(ctx context.Context, exe string, cpu int) (string, func(), error)
 	_ = ln.Close()
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), "taskset", "-c", strconv.Itoa(cpu), exe, "targets", "--addr", addr)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-	if e := os.Getenv("XFARM"); e != "" { // XXX experiment
-		cmd.Env = append(cmd.Env, strings.Fields(e)...)
-	}
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

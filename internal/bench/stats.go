@@ -22,7 +22,6 @@ type sample struct {
 	match    *bool         // regex match, nil when unknown
 	failed   bool          // an error class was recorded
 	want     expectation   // the farm's known reply
-	conn, ttfb time.Duration // XXX
 }
 
 // expectation is what the farm answers an endpoint: its injected delay,
