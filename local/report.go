@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/watcher-dev/watcher/internal/check"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -49,7 +50,7 @@ func printReport(ctx context.Context, st *store.Store, since time.Time) error {
 		checks += r.Checks
 		up += r.Up
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t %s\n",
-			r.EndpointID, r.Location, r.Checks, r.UpPercent(), ms(r.P50), ms(r.P95), ms(r.P99), r.Errors, r.RegexFailures, r.URL)
+			r.EndpointID, r.Location, r.Checks, r.UpPercent(), check.MS(r.P50), check.MS(r.P95), check.MS(r.P99), r.Errors, r.RegexFailures, r.URL)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -73,5 +74,3 @@ func printReport(ctx context.Context, st *store.Store, since time.Time) error {
 	fmt.Printf("\n%d spans: %d checks planned, %d stored\n", len(spans), planned, stored)
 	return nil
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -78,6 +78,17 @@ type verdict struct {
 	met              bool
 }
 
+// each is the verdict of one target over every run: met when every run meets it.
+func each(runs []*Figures, target, required string, judge func(*Figures) (string, bool)) verdict {
+	v := verdict{target: target, required: required, met: true}
+	for _, f := range runs {
+		measured, ok := judge(f)
+		v.measured = append(v.measured, measured)
+		v.met = v.met && ok
+	}
+	return v
+}
+
 func writeTargets(w io.Writer, r Report) {
 	var vs []verdict
 	add := func(v verdict) { vs = append(vs, v) }
@@ -109,36 +120,24 @@ func writeTargets(w io.Writer, r Report) {
 				add(v)
 			}
 			if t.ErrP99 > 0 {
-				v := verdict{target: name + ": p99 measurement error", required: "<= " + msUnit(t.ErrP99), met: true}
-				for _, f := range runs {
-					v.measured = append(v.measured, msUnit(f.ErrP99))
-					v.met = v.met && f.ErrP99 <= t.ErrP99
-				}
-				add(v)
+				add(each(runs, name+": p99 measurement error", "<= "+msUnit(t.ErrP99), func(f *Figures) (string, bool) {
+					return msUnit(f.ErrP99), f.ErrP99 <= t.ErrP99
+				}))
 			}
 			if t.DoneFraction > 0 {
-				v := verdict{target: name + ": checks done of due", required: fmt.Sprintf(">= %.1f%%", 100*t.DoneFraction), met: true}
-				for _, f := range runs {
-					v.measured = append(v.measured, fmt.Sprintf("%.2f%%", 100*f.DoneFraction()))
-					v.met = v.met && f.DoneFraction() >= t.DoneFraction
-				}
-				add(v)
+				add(each(runs, name+": checks done of due", fmt.Sprintf(">= %.1f%%", 100*t.DoneFraction), func(f *Figures) (string, bool) {
+					return fmt.Sprintf("%.2f%%", 100*f.DoneFraction()), f.DoneFraction() >= t.DoneFraction
+				}))
 			}
 			if t.LatenessP99 > 0 {
-				v := verdict{target: name + ": p99 start lateness", required: "<= " + msUnit(t.LatenessP99), met: true}
-				for _, f := range runs {
-					v.measured = append(v.measured, msUnit(f.LatenessP99))
-					v.met = v.met && f.LatenessP99 <= t.LatenessP99
-				}
-				add(v)
+				add(each(runs, name+": p99 start lateness", "<= "+msUnit(t.LatenessP99), func(f *Figures) (string, bool) {
+					return msUnit(f.LatenessP99), f.LatenessP99 <= t.LatenessP99
+				}))
 			}
 			if t.PeakRSSBytes > 0 {
-				v := verdict{target: name + ": peak RSS", required: "<= " + mb(t.PeakRSSBytes), met: true}
-				for _, f := range runs {
-					v.measured = append(v.measured, mb(f.PeakRSSBytes))
-					v.met = v.met && f.PeakRSSBytes <= t.PeakRSSBytes
-				}
-				add(v)
+				add(each(runs, name+": peak RSS", "<= "+mb(t.PeakRSSBytes), func(f *Figures) (string, bool) {
+					return mb(f.PeakRSSBytes), f.PeakRSSBytes <= t.PeakRSSBytes
+				}))
 			}
 		}
 	}
