@@ -12,13 +12,10 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/watcher-dev/watcher/internal/regex"
 )
 
 // Defaults for Options and Request fields left zero.
@@ -55,11 +52,6 @@ type Options struct {
 	// RootCAs verifies servers' certificates (the system roots when nil),
 	// for probes inside private networks with their own CA.
 	RootCAs *x509.CertPool
-	// BacktrackSlots bounds the regex matches that run on the backtracking
-	// engine at once (GOMAXPROCS-1, at least 1, when not positive), so that
-	// hostile patterns leave a core to the other checks; a match that finds
-	// no slot before its check's timeout records ErrRegexTimeout.
-	BacktrackSlots int
 }
 
 // Checker runs checks. It holds one HTTP client for all of them and is safe
@@ -70,7 +62,6 @@ type Checker struct {
 	bodyCap   int64
 	userAgent string
 	bufs      sync.Pool // *bytes.Buffer for bodies that a regex searches
-	gate      *regex.Gate
 }
 
 // New builds a Checker with its transport and client, once.
@@ -83,9 +74,6 @@ func New(opt Options) *Checker {
 	}
 	if opt.UserAgent == "" {
 		opt.UserAgent = DefaultUserAgent
-	}
-	if opt.BacktrackSlots <= 0 {
-		opt.BacktrackSlots = runtime.GOMAXPROCS(0) - 1
 	}
 	dialer := &net.Dialer{Control: opt.Policy.control}
 	tr := &http.Transport{
@@ -117,7 +105,6 @@ func New(opt Options) *Checker {
 		bodyCap:   opt.BodyCap,
 		userAgent: opt.UserAgent,
 		bufs:      sync.Pool{New: func() any { return new(bytes.Buffer) }},
-		gate:      regex.NewGate(opt.BacktrackSlots),
 	}
 }
 
@@ -198,7 +185,7 @@ func (c *Checker) Run(ctx context.Context, req *Request) Result {
 		return res
 	}
 	body := buf.Bytes()[:res.BodyBytes]
-	ok, err := c.gate.Match(ctx, req.Regex, body)
+	ok, err := req.Regex.MatchContext(ctx, body)
 	switch {
 	case err != nil:
 		res.Error, res.ErrorDetail = ErrRegexTimeout, err.Error()

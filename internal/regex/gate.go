@@ -3,42 +3,106 @@ package regex
 import (
 	"context"
 	"errors"
+	"runtime"
+	"sync"
 )
 
-// ErrBusy is returned by Gate.Match when no backtracking slot came free
+// ErrBusy is returned by MatchContext when no backtracking slot came free
 // before the context ended: the match was not run.
 var ErrBusy = errors.New("regex match not run: the backtracking engine stayed busy until the deadline")
 
-// Gate bounds how many matches run on the backtracking engine at once. A
-// hostile pattern keeps a core busy for its whole match timeout; without a
-// bound, a shard holding many of them takes every core from the checks
-// beside it, which then start late and time out. RE2 matches run in linear
-// time and pass without a slot. A Gate is safe for concurrent use.
-type Gate struct {
-	slots chan struct{}
-}
-
-// NewGate returns a gate with n slots (at least one).
-func NewGate(n int) *Gate {
-	return &Gate{slots: make(chan struct{}, max(n, 1))}
-}
-
-// Match is r.Match(body), first waiting for a slot when this body needs the
-// backtracking engine; it gives up with ErrBusy when ctx ends before one is
-// free. A nil Gate bounds nothing.
-func (g *Gate) Match(ctx context.Context, r *Regex, body []byte) (bool, error) {
-	if g == nil || !r.backtracks(body) {
+// MatchContext is Match, except that a body needing the backtracking engine
+// is searched in the process's regex worker (see gate), bounded by ctx as
+// well as by the pattern's match timeout. RE2 searches run at once in the
+// caller.
+func (r *Regex) MatchContext(ctx context.Context, body []byte) (bool, error) {
+	if !r.backtracks(body) {
 		return r.Match(body)
 	}
+	return processGate().match(ctx, r, body)
+}
+
+// processGate runs at most GOMAXPROCS-1 matches at once (at least one):
+// even idle-class work shares caches and, in Lambda, the function's CPU
+// allowance with the checks, so it never gets every core.
+var processGate = sync.OnceValue(func() *gate { return newGate(runtime.GOMAXPROCS(0) - 1) })
+
+// gate runs backtracking matches away from the checks. A hostile pattern
+// keeps a core busy for its whole match timeout, and a shard may hold
+// thousands. Run in this process they would share Go's scheduler, which
+// knows no priorities, with the checks beside them: those would start late
+// and measure slow. So they run in a worker process, this executable started
+// again at the lowest CPU priority (worker.go), which gets only the CPU time
+// nothing else wants, at most n at once. Should the worker not start, they
+// run here, still at most n at once.
+type gate struct {
+	slots chan struct{} // one per match in flight
+
+	mu      sync.Mutex
+	w       *worker // nil until the first match, and after it exits
+	noSpawn error   // why no worker could start: match in process
+}
+
+func newGate(n int) *gate {
+	return &gate{slots: make(chan struct{}, max(n, 1))}
+}
+
+// match waits for a slot (ErrBusy when ctx ends first) and searches body
+// with the backtracking engine, in the worker when there is one. A match
+// still running in the worker when ctx ends is abandoned as ErrTimeout; its
+// slot comes free when the worker answers.
+func (g *gate) match(ctx context.Context, r *Regex, body []byte) (bool, error) {
 	select {
 	case g.slots <- struct{}{}:
-	default:
-		select {
-		case g.slots <- struct{}{}:
-		case <-ctx.Done():
-			return false, ErrBusy
-		}
+	case <-ctx.Done():
+		return false, ErrBusy
 	}
-	defer func() { <-g.slots }()
-	return r.Match(body)
+	w := g.worker()
+	if w == nil {
+		defer func() { <-g.slots }()
+		return r.matchBacktrack(body)
+	}
+	replies, err := w.send(r, body)
+	if err != nil {
+		// The worker died under us: it is replaced on the next match, and
+		// this one runs here rather than being lost.
+		g.drop(w)
+		defer func() { <-g.slots }()
+		return r.matchBacktrack(body)
+	}
+	select {
+	case rep := <-replies:
+		return rep.ok, rep.err
+	case <-ctx.Done():
+		return false, ErrTimeout
+	}
+}
+
+// worker returns the running worker, starting one when there is none; nil
+// when none can start.
+func (g *gate) worker() *worker {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.w != nil && !g.w.exited() {
+		return g.w
+	}
+	if g.noSpawn != nil {
+		return nil
+	}
+	w, err := startWorker(g.slots)
+	if err != nil {
+		g.noSpawn = err
+		return nil
+	}
+	g.w = w
+	return w
+}
+
+// drop forgets w if it is still the current worker.
+func (g *gate) drop(w *worker) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.w == w {
+		g.w = nil
+	}
 }

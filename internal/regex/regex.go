@@ -216,7 +216,7 @@ func (r *Regex) backtracks(body []byte) bool {
 func (r *Regex) matchBacktrack(body []byte) (ok bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			ok, err = false, errors.New("regexp2 panicked matching the body")
+			ok, err = false, errMatchPanicked
 		}
 	}()
 	ok, err = r.bt.MatchString(string(body))
@@ -230,7 +230,7 @@ func (r *Regex) matchBacktrack(body []byte) (ok bool, err error) {
 		// quotes the input: keep the sentinel, drop the text.
 		return false, ErrTimeout
 	default:
-		return false, errors.New("regexp2 failed matching the body")
+		return false, errMatchFailed
 	}
 }
 
