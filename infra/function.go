@@ -168,16 +168,27 @@ func (a *alarms) function(id string, w *watcherFunction, async bool) {
 }
 
 // checksUnwritten alarms on the probe metric of checks measured but neither
-// written to the database nor spilled to the queue. The probe emits it as an
-// embedded metric format line: namespace Watcher, dimensions function=probe
-// and location.
+// written to the database nor spilled to the queue.
 func (a *alarms) checksUnwritten(id, location string) {
+	a.embedded(id, "checks of location "+location+" could not be written or spilled", "ChecksUnwritten", "probe", location)
+}
+
+// spansMissed alarms on the fanout metric of spans recorded as gaps: their
+// scheduled event came too late or never, so their checks did not run.
+func (a *alarms) spansMissed(id string) {
+	a.embedded(id, "spans not planned: the schedule's event came too late or never", "SpansMissed", "fanout", "all")
+}
+
+// embedded alarms when a metric the functions emit as embedded metric
+// format lines (namespace Watcher, dimensions function and location) sums
+// to one or more in five minutes.
+func (a *alarms) embedded(id, description, metric, function, location string) {
 	m := awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
 		Namespace:     jsii.String("Watcher"),
-		MetricName:    jsii.String("ChecksUnwritten"),
-		DimensionsMap: &map[string]*string{"function": jsii.String("probe"), "location": jsii.String(location)},
+		MetricName:    jsii.String(metric),
+		DimensionsMap: &map[string]*string{"function": jsii.String(function), "location": jsii.String(location)},
 		Statistic:     jsii.String("Sum"),
 		Period:        fiveMinutes(),
 	})
-	a.add(id, "checks of location "+location+" could not be written or spilled", m, 1)
+	a.add(id, description, m, 1)
 }

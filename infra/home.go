@@ -238,6 +238,7 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	al.function("Drain", h.Drain, false)
 	al.function("Migrate", h.Migrate, false)
 	al.checksUnwritten("ProbeHomeChecksUnwritten", HomeLocation)
+	al.spansMissed("FanoutSpansMissed")
 	al.add("ResultsDeadLetters", "results batches the drain could not write moved to the dead-letter queue: redrive them once the cause is fixed",
 		h.DLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: fiveMinutes(), Statistic: jsii.String("Maximum")}), 1)
 	al.add("ResultsBacklog", "results queue not drained for 15 minutes: database or drain down",

@@ -229,7 +229,7 @@ func TestExampleFleet(t *testing.T) {
 			{"watcher-home", "AWS::Logs::LogGroup", 5}, // four functions and the flow log
 			{"watcher-home", "AWS::SNS::Topic", 1},
 			{"watcher-home", "AWS::SNS::Subscription", 1},
-			{"watcher-home", "AWS::CloudWatch::Alarm", 13}, // errors and throttles of 4 functions, 2 async drops, unwritten, dead letters, backlog
+			{"watcher-home", "AWS::CloudWatch::Alarm", 14}, // errors and throttles of 4 functions, 2 async drops, unwritten, missed spans, dead letters, backlog
 			{"watcher-probe-us-east-1", "AWS::Lambda::Function", 1},
 			{"watcher-probe-us-east-1", "AWS::Logs::LogGroup", 1},
 			{"watcher-probe-us-east-1", "AWS::CloudWatch::Alarm", 4},
@@ -493,7 +493,16 @@ func TestExampleFleet(t *testing.T) {
 				}
 			}
 		}
-		assertions.Template_FromStack(f.Home.Stack, nil).HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), &map[string]any{
+		home := assertions.Template_FromStack(f.Home.Stack, nil)
+		home.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), &map[string]any{
+			"Namespace":  "Watcher",
+			"MetricName": "SpansMissed",
+			"Dimensions": assertions.Match_ArrayWith(&[]any{
+				map[string]any{"Name": "function", "Value": "fanout"},
+				map[string]any{"Name": "location", "Value": "all"},
+			}),
+		})
+		home.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), &map[string]any{
 			"Namespace":  "Watcher",
 			"MetricName": "ChecksUnwritten",
 			"Dimensions": assertions.Match_ArrayWith(&[]any{

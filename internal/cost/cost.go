@@ -160,7 +160,7 @@ type Fixed map[string]float64
 // Proxy at its 2-vCPU minimum, one NAT gateway with its IPv4 address,
 // about 1 GB of logs, and the secret and alarms.
 func DefaultFixed() Fixed {
-	return Fixed{"database": 13.98, "proxy": 21.90, "nat": 36.50, "logs": 0.50, "other": 1.70}
+	return Fixed{"database": 13.98, "proxy": 21.90, "nat": 36.50, "logs": 0.50, "other": 1.80}
 }
 
 // Total is the monthly sum of every item.

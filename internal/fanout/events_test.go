@@ -1,7 +1,9 @@
 package fanout_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"testing"
@@ -109,27 +111,34 @@ func TestFanoutUnderEventFaults(t *testing.T) {
 }
 
 // TestFanoutMissedSpansBounded: a fresh ledger has missed nothing, and after
-// a long silence only the look-back window is recorded as gaps.
+// a long silence only the look-back window is recorded as gaps. The EMF
+// line's SpansMissed, which the alarm reads, counts those gaps and a span
+// refused for a late event.
 func TestFanoutMissedSpansBounded(t *testing.T) {
 	ctx := context.Background()
 	m0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name       string
 		before     []time.Duration // events handled first, each on time
-		event      time.Duration
+		late       time.Duration   // delivery delay of the last event
 		wantMissed int
+		wantEMF    float64
 	}{
-		{"fresh ledger", nil, 0, 0},
+		{"fresh ledger", nil, 0, 0, 0},
 		// Minutes 3 to 60 before: the last two may still see their events.
-		{"three hours of silence", []time.Duration{-3 * time.Hour}, 0, 58},
-		{"no silence", []time.Duration{-time.Minute}, 0, 0},
+		{"three hours of silence", []time.Duration{-3 * time.Hour}, 0, 58, 58},
+		{"no silence", []time.Duration{-time.Minute}, 0, 0, 0},
+		{"event three minutes late", []time.Duration{-time.Minute}, 3 * time.Minute, 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st, _ := setup(t, demo(5, "home"))
-			var now time.Time
+			var (
+				now   time.Time
+				lines bytes.Buffer
+			)
 			h := fanout.New(fanout.Config{
-				Probes: map[string]string{"home": "probe-home"}, SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute,
+				Probes: map[string]string{"home": "probe-home"}, SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute, EMF: &lines,
 			}, st, &shardCollector{shards: map[string][]plan.Shard{}}, slog.New(slog.DiscardHandler), func() time.Time { return now })
 			for _, b := range tt.before {
 				now = m0.Add(b).Add(time.Second)
@@ -137,13 +146,18 @@ func TestFanoutMissedSpansBounded(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			now = m0.Add(tt.event).Add(time.Second)
-			sum, err := h.Run(ctx, m0.Add(tt.event))
+			lines.Reset()
+			now = m0.Add(tt.late).Add(time.Second)
+			sum, err := h.Run(ctx, m0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if sum.Missed != tt.wantMissed {
 				t.Errorf("missed %d, want %d", sum.Missed, tt.wantMissed)
+			}
+			var line struct{ SpansMissed *float64 }
+			if err := json.Unmarshal(lines.Bytes(), &line); err != nil || line.SpansMissed == nil || *line.SpansMissed != tt.wantEMF {
+				t.Errorf("EMF line %q (%v): want SpansMissed %v", lines.String(), err, tt.wantEMF)
 			}
 		})
 	}

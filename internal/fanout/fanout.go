@@ -149,7 +149,11 @@ func (h *Handler) Run(ctx context.Context, scheduled time.Time) (Summary, error)
 	defer func() {
 		inv.Duration = h.now().Sub(start)
 		inv.ChecksPlanned = sum.Checks
-		h.record(ctx, inv)
+		gaps := sum.Missed
+		if sum.Status == StatusGap {
+			gaps++
+		}
+		h.record(ctx, inv, gaps)
 	}()
 
 	sum.Missed = h.recordMissed(ctx, span, start)
@@ -310,8 +314,9 @@ func (h *Handler) dispatch(ctx context.Context, shards []plan.Shard) (failed []p
 	return failed, sent
 }
 
-// record prices the invocation, stores it and writes its EMF line.
-func (h *Handler) record(ctx context.Context, inv store.Invocation) {
+// record prices the invocation, stores it and writes its EMF line; gaps is
+// how many spans this invocation recorded as gaps.
+func (h *Handler) record(ctx context.Context, inv store.Invocation, gaps int) {
 	inv.Arch = h.cfg.Arch
 	billed, usd, priced := cost.Invocation(h.cfg.Price.Or(h.cfg.Region, h.cfg.Arch), inv.MemoryMB, inv.Duration)
 	inv.Billed = billed
@@ -339,6 +344,7 @@ func (h *Handler) record(ctx context.Context, inv store.Invocation) {
 	err := emf.Write(h.cfg.EMF, h.now(), map[string]string{"function": "fanout", "location": "all"}, []emf.Metric{
 		{Name: "ChecksPlanned", Unit: "Count", Value: float64(inv.ChecksPlanned)},
 		{Name: "Failures", Unit: "Count", Value: failed},
+		{Name: "SpansMissed", Unit: "Count", Value: float64(gaps)},
 		{Name: "Lateness", Unit: "Milliseconds", Value: float64(late.Microseconds()) / 1000},
 		{Name: "Duration", Unit: "Milliseconds", Value: float64(inv.Duration.Microseconds()) / 1000},
 		{Name: "CostUSD", Unit: "None", Value: usd},
