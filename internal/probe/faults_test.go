@@ -1,11 +1,18 @@
 package probe_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,9 +26,27 @@ import (
 
 // TestProbeSpillsWhatTheDatabaseRefuses keeps the database down for the
 // whole invocation: every result goes to the spool and reaches the database
-// once it is back and the spool is replayed.
+// once it is back and the spool is replayed. The checks send a basic-auth
+// password to a site that echoes it in its body and redirects to a closed
+// port with it in the URL; no spool file holds it in any form.
 func TestProbeSpillsWhatTheDatabaseRefuses(t *testing.T) {
-	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	const password = "Spool-pw:7Qe!x"
+	t.Setenv("WATCHER_TEST_SPOOL_PASSWORD", password)
+	credential := base64.StdEncoding.EncodeToString([]byte("monitor:" + password))
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.Addr().String()
+	_ = closed.Close()
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pw, _ := r.BasicAuth()
+		if r.URL.Path == "/redirect" {
+			http.Redirect(w, r, "http://"+url.UserPassword(user, pw).String()+"@"+closedAddr+"/"+url.PathEscape(pw), http.StatusFound)
+			return
+		}
+		_, _ = io.WriteString(w, r.Header.Get("Authorization")+" "+pw)
+	}))
 	defer site.Close()
 	ctx := context.Background()
 	c := pgtest.NewCluster(t)
@@ -36,7 +61,11 @@ func TestProbeSpillsWhatTheDatabaseRefuses(t *testing.T) {
 	}
 	var logs syncBuffer
 	p := newProbe(t, st, st, &logs, probe.Config{FlushEvery: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Margin: 200 * time.Millisecond}).SpillTo(dir)
-	eps := []endpoint.Endpoint{{ID: 7, URL: site.URL, Method: "GET", Interval: 5 * time.Second, Timeout: 100 * time.Millisecond, Location: "home", Enabled: true}}
+	auth := &endpoint.BasicAuth{Username: "monitor", PasswordEnv: "WATCHER_TEST_SPOOL_PASSWORD"}
+	eps := []endpoint.Endpoint{
+		{ID: 7, URL: site.URL + "/echo", Method: "GET", Regex: "Basic", BasicAuth: auth, Interval: 5 * time.Second, Timeout: 100 * time.Millisecond, Location: "home", Enabled: true},
+		{ID: 8, URL: site.URL + "/redirect", Method: "GET", BasicAuth: auth, Interval: 5 * time.Second, Timeout: 100 * time.Millisecond, Location: "home", Enabled: true},
+	}
 	sh := plan.Plan(eps, pastSpan(), plan.DefaultOptions)[0]
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -44,19 +73,42 @@ func TestProbeSpillsWhatTheDatabaseRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Done != 12 || sum.Written != 0 || sum.Spilled != 12 || sum.Unwritten != 0 {
-		t.Fatalf("summary %+v: want 12 done and spilled", sum)
+	if sum.Done != 24 || sum.Written != 0 || sum.Spilled != 24 || sum.Unwritten != 0 {
+		t.Fatalf("summary %+v: want 24 done and spilled", sum)
+	}
+	files := 0
+	err = filepath.WalkDir(dir.Path(), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files++
+		body, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, s := range []string{password, credential, url.PathEscape(password), url.QueryEscape(password)} {
+			if bytes.Contains(body, []byte(s)) {
+				t.Errorf("spool file %s holds the secret %q", path, s)
+			}
+		}
+		return nil
+	})
+	if err != nil || files == 0 {
+		t.Fatalf("%d spool files (%v)", files, err)
 	}
 
 	if err := c.StartServer(ctx); err != nil {
 		t.Fatal(err)
 	}
 	r, err := dir.Replay(ctx, st)
-	if err != nil || r.Inserted != 12 {
+	if err != nil || r.Inserted != 24 {
 		t.Fatalf("replay %+v, %v", r, err)
 	}
-	if n := count(t, u, "endpoint_id = 7"); n != 12 {
-		t.Errorf("%d rows after replay, want 12", n)
+	if n := count(t, u, "endpoint_id = 7 AND regex_match AND status_code = 200"); n != 12 {
+		t.Errorf("%d rows of the echoing endpoint after replay, want 12 that matched", n)
+	}
+	if n := count(t, u, "endpoint_id = 8 AND error = 'connect'"); n != 12 {
+		t.Errorf("%d rows of the redirecting endpoint after replay, want 12 connect errors", n)
 	}
 }
 
