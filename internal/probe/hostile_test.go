@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,18 +37,79 @@ func startHostileSites(tb testing.TB) hostileSites {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
-	farm, err := targets.Start(ctx, "127.0.0.1:0", targets.Options{Logger: slog.New(slog.DiscardHandler)})
+	farm, tlsURL, err := startFarmAndTLS(ctx)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = farm.Close() })
+	return hostileSites{farm: farm.URL(), untrustedTLS: tlsURL, hangingConnect: hangingConnect(tb)}
+}
+
+// startFarmAndTLS starts the target farm and a TLS site with a certificate
+// no probe trusts, until ctx ends.
+func startFarmAndTLS(ctx context.Context) (*targets.Server, string, error) {
+	farm, err := targets.Start(ctx, "127.0.0.1:0", targets.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, "", err
+	}
 	tlsSite := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte(targets.Welcome))
 	}))
 	tlsSite.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes fail on purpose
 	tlsSite.StartTLS()
-	tb.Cleanup(tlsSite.Close)
-	return hostileSites{farm: farm.URL(), untrustedTLS: tlsSite.URL, hangingConnect: hangingConnect(tb)}
+	context.AfterFunc(ctx, tlsSite.Close)
+	return farm, tlsSite.URL, nil
+}
+
+// sitesProcessEnv makes the test binary serve the farm and the TLS site
+// (serveHostileSites) instead of running tests.
+const sitesProcessEnv = "PROBE_TEST_SITES_PROCESS"
+
+// startHostileSitesProcess is startHostileSites with the farm and the TLS
+// site in a process of their own, as remote sites are: the CPU they spend
+// serving hostile replies (TLS handshakes, endless bodies, huge headers) is
+// then not the probe's.
+func startHostileSitesProcess(tb testing.TB) hostileSites {
+	tb.Helper()
+	cmd := exec.CommandContext(context.Background(), os.Args[0])
+	cmd.Env = append(os.Environ(), sitesProcessEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = stdin.Close() // the process ends when its stdin does
+		_ = cmd.Wait()
+	})
+	var farm, tlsURL string
+	if _, err := fmt.Fscanln(stdout, &farm, &tlsURL); err != nil {
+		tb.Fatalf("sites process: %v", err)
+	}
+	return hostileSites{farm: farm, untrustedTLS: tlsURL, hangingConnect: hangingConnect(tb)}
+}
+
+// serveHostileSites runs in the sites process: it prints the farm's and
+// the TLS site's URLs and serves until stdin ends.
+func serveHostileSites() int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	farm, tlsURL, err := startFarmAndTLS(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sites process:", err)
+		return 1
+	}
+	defer farm.Close()
+	fmt.Println(farm.URL(), tlsURL)
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
 }
 
 // hangingConnect returns an address whose TCP connects never complete: a

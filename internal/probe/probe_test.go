@@ -24,7 +24,12 @@ import (
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(sitesProcessEnv) != "" {
+		os.Exit(serveHostileSites())
+	}
+	pgtest.Main(m)
+}
 
 // syncBuffer is a log destination safe for the probe's goroutines.
 type syncBuffer struct {
