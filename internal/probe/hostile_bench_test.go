@@ -39,7 +39,7 @@ const (
 // start lateness (p50, p99, max) and response time (p99) as stored in
 // metrics.
 //
-//	go test -run '^$' -bench HostileShard -benchtime 3x ./internal/probe
+//	go test -run '^$' -bench HostileShard -benchtime 10x ./internal/probe
 func BenchmarkHostileShard(b *testing.B) {
 	sites := startHostileSitesProcess(b)
 	u := pgtest.New(b)

@@ -3,6 +3,8 @@ package regex
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"runtime"
 	"sync"
 )
@@ -39,7 +41,7 @@ type gate struct {
 	slots chan struct{} // one per match in flight
 
 	mu      sync.Mutex
-	w       *worker // nil until the first match, and after it exits
+	w       *worker // nil until the first match; replaced once it has exited
 	noSpawn error   // why no worker could start: match in process
 }
 
@@ -91,6 +93,9 @@ func (g *gate) worker() *worker {
 	}
 	w, err := startWorker(g.slots)
 	if err != nil {
+		// Said once, on stderr (the function's log in Lambda): the
+		// package has no logger, and matches still run.
+		fmt.Fprintf(os.Stderr, "regex: backtracking matches run in this process: %v\n", err)
 		g.noSpawn = err
 		return nil
 	}

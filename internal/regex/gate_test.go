@@ -185,3 +185,20 @@ func waitWorker(t *testing.T, g *gate, not *worker) *worker {
 		}
 	}
 }
+
+// TestGateWithoutWorker: when no worker can start, matches run in this
+// process, still bounded by the slots.
+func TestGateWithoutWorker(t *testing.T) {
+	g := newGate(1)
+	g.noSpawn = errors.New("no executable")
+	re, err := Compile(`welcome(?= home)`, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := g.match(context.Background(), re, []byte("welcome home")); !ok || err != nil {
+		t.Errorf("match = %v, %v", ok, err)
+	}
+	if g.w != nil || len(g.slots) != 0 {
+		t.Errorf("worker %v started or %d slots left taken", g.w, len(g.slots))
+	}
+}
