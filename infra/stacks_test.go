@@ -494,22 +494,16 @@ func TestExampleFleet(t *testing.T) {
 			}
 		}
 		home := assertions.Template_FromStack(f.Home.Stack, nil)
-		home.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), &map[string]any{
-			"Namespace":  "Watcher",
-			"MetricName": "SpansMissed",
-			"Dimensions": assertions.Match_ArrayWith(&[]any{
-				map[string]any{"Name": "function", "Value": "fanout"},
-				map[string]any{"Name": "location", "Value": "all"},
-			}),
-		})
-		home.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), &map[string]any{
-			"Namespace":  "Watcher",
-			"MetricName": "ChecksUnwritten",
-			"Dimensions": assertions.Match_ArrayWith(&[]any{
-				map[string]any{"Name": "function", "Value": "probe"},
-				map[string]any{"Name": "location", "Value": "home"},
-			}),
-		})
+		for _, m := range [][3]string{{"SpansMissed", "fanout", "all"}, {"ChecksUnwritten", "probe", "home"}} {
+			home.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), &map[string]any{
+				"Namespace":  "Watcher",
+				"MetricName": m[0],
+				"Dimensions": assertions.Match_ArrayWith(&[]any{
+					map[string]any{"Name": "function", "Value": m[1]},
+					map[string]any{"Name": "location", "Value": m[2]},
+				}),
+			})
+		}
 	})
 
 	t.Run("migrations run on deploy before the schedule starts", func(t *testing.T) {
