@@ -74,6 +74,10 @@ func (s *Store) WriteMetrics(ctx context.Context, batch []Metric) (inserted int,
 		ttfb[i] = ms32(m.TTFB)
 		bodyBytes[i] = m.BodyBytes
 	}
+	// Binary parameters, with the statement's description cached per
+	// connection: the server parses no text arrays (timestamps above all),
+	// and the statement stays unnamed, so transaction pooling (pgbouncer,
+	// RDS Proxy) still works. The explicit casts fix every parameter's type.
 	tag, err := s.pool.Exec(ctx, `
 		INSERT INTO metrics (endpoint_id, location, scheduled_at, started_at, lateness_ms,
 		                     response_time_ms, status_code, regex_match, error,
@@ -81,7 +85,7 @@ func (s *Store) WriteMetrics(ctx context.Context, batch []Metric) (inserted int,
 		SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::real[],
 		                     $6::float8[], $7::smallint[], $8::boolean[], $9::text[],
 		                     $10::real[], $11::real[], $12::real[], $13::real[], $14::bigint[])
-		ON CONFLICT DO NOTHING`,
+		ON CONFLICT DO NOTHING`, pgx.QueryExecModeCacheDescribe,
 		endpointID, location, scheduledAt, startedAt, lateness, responseTime, statusCode,
 		regexMatch, errClass, dns, connect, tls, ttfb, bodyBytes)
 	if err != nil {

@@ -80,9 +80,11 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	// A transaction-pooling proxy hands each transaction to any server
 	// session: no named prepared statements, no caches keyed on a session.
+	// Descriptions of unnamed statements hold for every session (they
+	// depend only on the schema), so WriteMetrics may cache its own.
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	cfg.ConnConfig.StatementCacheCapacity = 0
-	cfg.ConnConfig.DescriptionCacheCapacity = 0
+	cfg.ConnConfig.DescriptionCacheCapacity = 16
 	cfg.BeforeConnect = o.beforeConnect()
 	if o.maxConns > 0 {
 		cfg.MaxConns = o.maxConns
