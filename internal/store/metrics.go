@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/watcher-dev/watcher/internal/check"
 )
@@ -26,7 +28,9 @@ type Metric struct {
 // WriteMetrics inserts a batch in one round trip and returns how many rows
 // were new. It is idempotent: metrics already stored (a retried batch, a
 // retried invocation) are skipped, so writing the same batch twice inserts
-// nothing the second time. Timestamps are stored to the microsecond.
+// nothing the second time. The plain insert is the cheaper statement; only
+// a batch that meets stored rows takes a second round trip, with ON
+// CONFLICT DO NOTHING. Timestamps are stored to the microsecond.
 //
 // It needs only INSERT on metrics, so a probe's role can be limited to
 // that: no RETURNING and no conflict target, which would need SELECT. The
@@ -74,25 +78,35 @@ func (s *Store) WriteMetrics(ctx context.Context, batch []Metric) (inserted int,
 		ttfb[i] = ms32(m.TTFB)
 		bodyBytes[i] = m.BodyBytes
 	}
-	// Binary parameters, with the statement's description cached per
-	// connection: the server parses no text arrays (timestamps above all),
-	// and the statement stays unnamed, so transaction pooling (pgbouncer,
-	// RDS Proxy) still works. The explicit casts fix every parameter's type.
-	tag, err := s.pool.Exec(ctx, `
-		INSERT INTO metrics (endpoint_id, location, scheduled_at, started_at, lateness_ms,
-		                     response_time_ms, status_code, regex_match, error,
-		                     dns_ms, connect_ms, tls_ms, ttfb_ms, body_bytes)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::real[],
-		                     $6::float8[], $7::smallint[], $8::boolean[], $9::text[],
-		                     $10::real[], $11::real[], $12::real[], $13::real[], $14::bigint[])
-		ON CONFLICT DO NOTHING`, pgx.QueryExecModeCacheDescribe,
-		endpointID, location, scheduledAt, startedAt, lateness, responseTime, statusCode,
-		regexMatch, errClass, dns, connect, tls, ttfb, bodyBytes)
+	args := []any{pgx.QueryExecModeCacheDescribe, endpointID, location, scheduledAt, startedAt, lateness,
+		responseTime, statusCode, regexMatch, errClass, dns, connect, tls, ttfb, bodyBytes}
+	tag, err := s.pool.Exec(ctx, insertMetrics, args...)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+		// Some rows are stored already; the failed statement stored none.
+		tag, err = s.pool.Exec(ctx, insertMetrics+" ON CONFLICT DO NOTHING", args...)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("insert metrics batch of %d: %w", n, err)
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// uniqueViolation is PostgreSQL's SQLSTATE unique_violation.
+const uniqueViolation = "23505"
+
+// insertMetrics inserts one row per array element. WriteMetrics sends its
+// parameters in binary, with the statement's description cached per
+// connection: the server parses no text arrays (timestamps above all), and
+// the statement stays unnamed, so transaction pooling (pgbouncer, RDS
+// Proxy) still works. The casts fix every parameter's type.
+const insertMetrics = `
+	INSERT INTO metrics (endpoint_id, location, scheduled_at, started_at, lateness_ms,
+	                     response_time_ms, status_code, regex_match, error,
+	                     dns_ms, connect_ms, tls_ms, ttfb_ms, body_bytes)
+	SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::real[],
+	                     $6::float8[], $7::smallint[], $8::boolean[], $9::text[],
+	                     $10::real[], $11::real[], $12::real[], $13::real[], $14::bigint[])`
 
 // Metrics returns the metrics scheduled in [from, to), in order of
 // scheduled_at, endpoint and location.
