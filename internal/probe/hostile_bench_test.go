@@ -34,10 +34,10 @@ const (
 // same calm endpoints mixed with slow drips, endless bodies, huge and slow
 // headers, redirect loops, TLS failures, hanging connects and responses, and
 // thousands of catastrophic-backtracking regexes, against the target farm
-// (in a process of its own, as remote sites are) and the real database; hostile-io-busy is hostile-all with well-behaved
-// endpoints in place of the backtracking ones. It reports the calm checks'
-// start lateness (p50, p99, max) and response time (p99) as stored in
-// metrics.
+// (in a process of its own, as remote sites are) and the real database;
+// hostile-io-busy is hostile-all with well-behaved endpoints in place of
+// the backtracking ones. It reports the calm checks' start lateness (p50,
+// p99, max) and response time (p99) as stored in metrics.
 //
 //	go test -run '^$' -bench HostileShard -benchtime 10x ./internal/probe
 func BenchmarkHostileShard(b *testing.B) {

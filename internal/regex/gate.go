@@ -66,9 +66,8 @@ func (g *gate) match(ctx context.Context, r *Regex, body []byte) (bool, error) {
 	}
 	replies, err := w.send(r, body)
 	if err != nil {
-		// The worker died under us: it is replaced on the next match, and
-		// this one runs here rather than being lost.
-		g.drop(w)
+		// The worker died under us (send marked it exited, so the next
+		// match starts another); this one runs here rather than being lost.
 		defer func() { <-g.slots }()
 		return r.matchBacktrack(body)
 	}
@@ -101,13 +100,4 @@ func (g *gate) worker() *worker {
 	}
 	g.w = w
 	return w
-}
-
-// drop forgets w if it is still the current worker.
-func (g *gate) drop(w *worker) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.w == w {
-		g.w = nil
-	}
 }

@@ -126,8 +126,8 @@ func startWorker(slots chan struct{}) (*worker, error) {
 }
 
 // send asks the worker to search body with r's backtracking engine. The
-// reply arrives on the returned channel, and the caller's slot is given
-// back then (or at once when send fails).
+// reply arrives on the returned channel, and the reader gives the caller's
+// slot back then; when send fails, the slot stays the caller's to give back.
 func (w *worker) send(r *Regex, body []byte) (<-chan reply, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
