@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/watcher-dev/watcher/internal/bench"
+	"github.com/watcher-dev/watcher/internal/dev/bench"
 )
 
 func benchCmd() *cobra.Command {

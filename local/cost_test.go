@@ -12,8 +12,8 @@ import (
 
 	"github.com/watcher-dev/watcher/internal/check"
 	"github.com/watcher-dev/watcher/internal/cost"
+	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/endpoint"
-	"github.com/watcher-dev/watcher/internal/pgtest"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 

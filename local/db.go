@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"github.com/watcher-dev/watcher/internal/localpg"
+	"github.com/watcher-dev/watcher/internal/dev/localpg"
 )
 
 // localDatabase is the database name in the local cluster.

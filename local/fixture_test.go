@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/watcher-dev/watcher/internal/dev/targets"
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/store"
-	"github.com/watcher-dev/watcher/internal/targets"
 )
 
 // farmFleet opens the database at u, starts the target farm and imports the

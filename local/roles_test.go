@@ -10,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/migrator"
-	"github.com/watcher-dev/watcher/internal/pgtest"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 

@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/watcher-dev/watcher/internal/pgtest"
+	"github.com/watcher-dev/watcher/internal/dev/pgtest"
+	"github.com/watcher-dev/watcher/internal/dev/targets"
 	"github.com/watcher-dev/watcher/internal/store"
-	"github.com/watcher-dev/watcher/internal/targets"
 )
 
 // lockedBuffer collects log lines from many goroutines.

@@ -5,7 +5,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"github.com/watcher-dev/watcher/internal/targets"
+	"github.com/watcher-dev/watcher/internal/dev/targets"
 )
 
 func targetsCmd() *cobra.Command {

@@ -3,7 +3,7 @@ package invoke_test
 import (
 	"testing"
 
-	"github.com/watcher-dev/watcher/internal/pgtest"
+	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

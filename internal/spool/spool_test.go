@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/watcher-dev/watcher/internal/check"
-	"github.com/watcher-dev/watcher/internal/pgtest"
+	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/spool"
 	"github.com/watcher-dev/watcher/internal/store"
 )

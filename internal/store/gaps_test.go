@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/pgtest"
+	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 )
 
 func TestLedgerSpans(t *testing.T) {

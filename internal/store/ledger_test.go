@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/endpoint"
-	"github.com/watcher-dev/watcher/internal/pgtest"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/watcher-dev/watcher/internal/dev/targets"
 	"github.com/watcher-dev/watcher/internal/regex"
-	"github.com/watcher-dev/watcher/internal/targets"
 )
 
 // BenchmarkCheck runs one check of the fixed workload's target through the

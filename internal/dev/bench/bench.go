@@ -15,7 +15,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/targets"
+	"github.com/watcher-dev/watcher/internal/dev/targets"
 )
 
 // Workload names.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/watcher-dev/watcher/internal/localpg"
+	"github.com/watcher-dev/watcher/internal/dev/localpg"
 )
 
 // serverDir returns a temporary directory the postgres user can reach

@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/watcher-dev/watcher/internal/dev/targets"
 	"github.com/watcher-dev/watcher/internal/plan"
-	"github.com/watcher-dev/watcher/internal/targets"
 )
 
 // sample is one check as either side recorded it.

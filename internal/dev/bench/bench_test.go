@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watcher-dev/watcher/internal/dev/localpg"
+	"github.com/watcher-dev/watcher/internal/dev/pgtest"
+	"github.com/watcher-dev/watcher/internal/dev/targets"
 	"github.com/watcher-dev/watcher/internal/endpoint"
-	"github.com/watcher-dev/watcher/internal/localpg"
-	"github.com/watcher-dev/watcher/internal/pgtest"
 	"github.com/watcher-dev/watcher/internal/store"
-	"github.com/watcher-dev/watcher/internal/targets"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -21,8 +21,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/watcher-dev/watcher/internal/dev/localpg"
 	"github.com/watcher-dev/watcher/internal/endpoint"
-	"github.com/watcher-dev/watcher/internal/localpg"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 

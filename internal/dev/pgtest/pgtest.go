@@ -29,7 +29,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/localpg"
+	"github.com/watcher-dev/watcher/internal/dev/localpg"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
