@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // ErrBusy is returned by MatchContext when no backtracking slot came free
@@ -35,10 +36,15 @@ var processGate = sync.OnceValue(func() *gate { return newGate(runtime.GOMAXPROC
 // knows no priorities, with the checks beside them: those would start late
 // and measure slow. So they run in a worker process, this executable started
 // again at the lowest CPU priority (worker.go), which gets only the CPU time
-// nothing else wants, at most n at once. Should the worker not start, they
-// run here, still at most n at once.
+// nothing else wants, at most n at once. Should the worker not start, or not
+// prove it is one, they run here, still at most n at once.
 type gate struct {
 	slots chan struct{} // one per match in flight
+
+	// The worker's executable ("": this one) and how long it has to say
+	// hello; tests set others.
+	exe   string
+	hello time.Duration
 
 	mu      sync.Mutex
 	w       *worker // nil until the first match; replaced once it has exited
@@ -46,7 +52,7 @@ type gate struct {
 }
 
 func newGate(n int) *gate {
-	return &gate{slots: make(chan struct{}, max(n, 1))}
+	return &gate{slots: make(chan struct{}, max(n, 1)), hello: helloTimeout}
 }
 
 // match waits for a slot (ErrBusy when ctx ends first) and searches body
@@ -90,7 +96,7 @@ func (g *gate) worker() *worker {
 	if g.noSpawn != nil {
 		return nil
 	}
-	w, err := startWorker(g.slots)
+	w, err := startWorker(g.exe, g.hello, g.slots)
 	if err != nil {
 		// Said once, on stderr (the function's log in Lambda): the
 		// package has no logger, and matches still run.

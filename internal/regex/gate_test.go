@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +201,25 @@ func TestGateWithoutWorker(t *testing.T) {
 	}
 	if g.w != nil || len(g.slots) != 0 {
 		t.Errorf("worker %v started or %d slots left taken", g.w, len(g.slots))
+	}
+}
+
+// TestGateInAWorkerThatDidNotServe: a process started as the worker whose
+// main lacks ServeWorkerIfAsked spawns no worker of its own (that would be
+// another copy of its main) and matches in process.
+func TestGateInAWorkerThatDidNotServe(t *testing.T) {
+	args := os.Args
+	t.Cleanup(func() { os.Args = args })
+	os.Args = []string{args[0], workerArg}
+	g := newGate(1)
+	re, err := Compile(`welcome(?= home)`, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := g.match(context.Background(), re, []byte("welcome home")); !ok || err != nil {
+		t.Errorf("match = %v, %v", ok, err)
+	}
+	if g.w != nil || g.noSpawn == nil || !strings.Contains(g.noSpawn.Error(), "ServeWorkerIfAsked") {
+		t.Errorf("worker %v, noSpawn %v; want none and why", g.w, g.noSpawn)
 	}
 }

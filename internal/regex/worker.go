@@ -15,21 +15,38 @@ import (
 )
 
 // The regex worker is this same executable started with workerArg as its
-// only argument: the package's init then serves matches on stdin and
-// stdout instead of running the program, so every binary that imports this
-// package (the Lambda bootstraps, the watcher command, test binaries) can be
-// its own worker.
+// only argument: its main calls ServeWorkerIfAsked first thing, which then
+// serves matches on stdin and stdout instead of running the program, so
+// every binary that matches regexes (the Lambda bootstraps, the watcher
+// command, test binaries) can be its own worker.
 //
-// Protocol, little-endian: a request is id u64, match timeout ns i64,
-// pattern length u32, body length u32, pattern, body; a reply is id u64 and
-// one code byte. The worker answers in any order, running requests
-// concurrently, and exits when its stdin ends.
-const workerArg = "__watcher_regex_worker__"
+// Protocol, little-endian: the worker first writes workerHello; a child that
+// does not within helloTimeout is no worker (its main lacks the call) and is
+// killed, and the gate then matches in its own process. A request is id u64,
+// match timeout ns i64, pattern length u32, body length u32, pattern, body; a
+// reply is id u64 and one code byte. The worker answers in any order,
+// running requests concurrently, and exits when its stdin ends.
+const (
+	workerArg    = "__watcher_regex_worker__"
+	workerHello  = "WRX1"
+	helloTimeout = 5 * time.Second
+)
 
-func init() {
-	if len(os.Args) == 2 && os.Args[1] == workerArg {
+// ServeWorkerIfAsked serves backtracking matches and exits the process when
+// it was started as the regex worker, and returns at once otherwise. The
+// gate's worker is this same executable started with a marker argument, so
+// every main that can match regexes, test mains included, calls this first
+// thing, before it parses flags or does any work. An executable that does
+// not call it still matches correctly, in its own process: the child that
+// runs its main instead never says the worker's hello, and the gate kills it.
+func ServeWorkerIfAsked() {
+	if startedAsWorker() {
 		os.Exit(serve(os.Stdin, os.Stdout, os.Stderr))
 	}
+}
+
+func startedAsWorker() bool {
+	return len(os.Args) == 2 && os.Args[1] == workerArg
 }
 
 // Limits on a request, so a corrupt stream fails instead of allocating.
@@ -91,12 +108,20 @@ type worker struct {
 	dead    bool
 }
 
-// startWorker starts the worker process from a thread at the lowest CPU
-// priority, which the process inherits for all its threads.
-func startWorker(slots chan struct{}) (*worker, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("start the regex worker: %w", err)
+// startWorker starts the worker process, exe with workerArg (this executable
+// when exe is ""), from a thread at the lowest CPU priority, which the
+// process inherits for all its threads. The worker must say workerHello
+// within hello; otherwise it is killed and reaped, and startWorker fails.
+func startWorker(exe string, hello time.Duration, slots chan struct{}) (*worker, error) {
+	if exe == "" {
+		if startedAsWorker() {
+			// Its child would be another copy of this main.
+			return nil, errors.New("this process was started as the regex worker, but its main does not call ServeWorkerIfAsked")
+		}
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("start the regex worker: %w", err)
+		}
 	}
 	// The worker lives as long as this process: it ends when its stdin does.
 	cmd := exec.CommandContext(context.Background(), exe, workerArg)
@@ -120,9 +145,41 @@ func startWorker(slots chan struct{}) (*worker, error) {
 	if err := <-started; err != nil {
 		return nil, fmt.Errorf("start the regex worker: %w", err)
 	}
+	br := bufio.NewReader(stdout)
+	if err := awaitHello(br, hello); err != nil {
+		// Wait closes stdout, which ends a read still waiting for the hello.
+		_ = cmd.Process.Kill()
+		_ = stdin.Close()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("start the regex worker (does its main call regex.ServeWorkerIfAsked?): %s %s: %w", exe, workerArg, err)
+	}
 	w := &worker{cmd: cmd, stdin: stdin, slots: slots, out: bufio.NewWriterSize(stdin, 64<<10), pending: map[uint64]chan reply{}}
-	go w.read(stdout)
+	go w.read(br)
 	return w, nil
+}
+
+// awaitHello reads workerHello from the worker's stdout, for at most d.
+func awaitHello(br *bufio.Reader, d time.Duration) error {
+	said := make(chan error, 1)
+	go func() {
+		var got [len(workerHello)]byte
+		n, err := io.ReadFull(br, got[:])
+		switch {
+		case err != nil:
+			err = fmt.Errorf("no worker hello, only %q then %w", got[:n], err)
+		case string(got[:]) != workerHello:
+			err = fmt.Errorf("%q is not the worker hello %q", got[:], workerHello)
+		}
+		said <- err
+	}()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case err := <-said:
+		return err
+	case <-timer.C:
+		return fmt.Errorf("no worker hello within %s", d)
+	}
 }
 
 // send asks the worker to search body with r's backtracking engine. The
@@ -161,8 +218,7 @@ func (w *worker) exited() bool {
 
 // read delivers replies until the worker's stdout ends, then fails what is
 // still pending and reaps the process.
-func (w *worker) read(stdout io.Reader) {
-	br := bufio.NewReader(stdout)
+func (w *worker) read(br *bufio.Reader) {
 	var buf [9]byte
 	for {
 		if _, err := io.ReadFull(br, buf[:]); err != nil {
@@ -191,11 +247,17 @@ func (w *worker) read(stdout io.Reader) {
 	_ = w.cmd.Wait()
 }
 
-// serve is the worker's side: it answers requests from in on out until in
-// ends (0) or breaks (1, saying why on errOut).
+// serve is the worker's side: it says workerHello on out, then answers
+// requests from in on out until in ends (0) or breaks (1, saying why on
+// errOut).
 func serve(in io.Reader, out, errOut io.Writer) int {
 	br := bufio.NewReaderSize(in, 64<<10)
 	bw := bufio.NewWriter(out)
+	_, _ = bw.WriteString(workerHello)
+	if err := bw.Flush(); err != nil {
+		fmt.Fprintln(errOut, "regex worker: say hello:", err)
+		return 1
+	}
 	var mu sync.Mutex // guards bw
 	type key struct {
 		pattern string
