@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin
-FUNCTIONS := $(notdir $(wildcard functions/*))
+FUNCTIONS := $(notdir $(patsubst %/,%,$(wildcard functions/*/)))
 GOLANGCI_VERSION := v2.15.0
 GOLANGCI := $(BIN)/tools/golangci-lint
 RUN_FOR ?= 3m
@@ -50,7 +50,7 @@ unit:
 # run). Found crashers land in the package's testdata/fuzz and then run as
 # regression cases in every go test. FUZZTIME=5m for a longer hunt.
 FUZZTIME ?= 5s
-FUZZ_TARGETS := internal/endpoint:FuzzParse internal/endpoint:FuzzCheckURL internal/regex:FuzzCompile \
+FUZZ_TARGETS := internal/endpointfile:FuzzParse internal/endpointfile:FuzzCheckURL internal/regex:FuzzCompile \
 	internal/check:FuzzPolicyCheck internal/check:FuzzPolicyControl
 
 fuzz:

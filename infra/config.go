@@ -18,7 +18,7 @@ import (
 // when a key is absent. infra/DEPLOY.md documents each key.
 type Config struct {
 	// HomeRegion holds the database, the proxy, the fanout, the home probe,
-	// the results queue and its drain.
+	// the record queue and its drain.
 	HomeRegion string `json:"homeRegion"`
 	// Prefix starts every physical name (functions, queues), so that names
 	// and ARNs are known before deployment and two fleets can share an account.
@@ -62,7 +62,7 @@ type Config struct {
 	// DrainConcurrency caps concurrent drain invocations, so that replaying a
 	// backlog does not crowd the database.
 	DrainConcurrency int `json:"drainConcurrency"`
-	// QueueMaxReceiveCount is how often a results message is tried before it
+	// QueueMaxReceiveCount is how often a message of the record queue is tried before it
 	// moves to the dead-letter queue; with a 6-minute visibility timeout the
 	// default 50 rides out a database outage of about five hours.
 	QueueMaxReceiveCount int `json:"queueMaxReceiveCount"`

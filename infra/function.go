@@ -173,7 +173,7 @@ func (a *alarms) checksUnwritten(id, location string) {
 	a.embedded(id, "checks of location "+location+" could not be written or spilled", "ChecksUnwritten", "probe", location)
 }
 
-// spansMissed alarms on the fanout metric of spans recorded as gaps: their
+// spansMissed alarms on the fanout metric of spans recorded as missed: their
 // scheduled event came too late or never, so their checks did not run.
 func (a *alarms) spansMissed(id string) {
 	a.embedded(id, "spans not planned: the schedule's event came too late or never", "SpansMissed", "fanout", "all")

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
-	"github.com/watcher-dev/watcher/internal/migrator"
+	"github.com/watcher-dev/watcher/migrations"
 )
 
 // Database facts shared by the stack and the functions' configuration.
@@ -36,7 +36,7 @@ const (
 )
 
 // homeStack is the home region: network, database, proxy, the fanout and its
-// schedule, the home probe, the results queue and its drain, the migrations.
+// schedule, the home probe, the record queue and its drain, the migrations.
 type homeStack struct {
 	Stack    awscdk.Stack
 	Vpc      awsec2.Vpc
@@ -57,7 +57,7 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 		// Region only: the account is the one `cdk deploy` runs with, and
 		// synth needs no AWS account (no lookups).
 		Env:         &awscdk.Environment{Region: jsii.String(cfg.HomeRegion)},
-		Description: jsii.String("Watcher home: database, proxy, fanout, home probe, results queue"),
+		Description: jsii.String("Watcher home: database, proxy, fanout, home probe, record queue"),
 	})
 	h := &homeStack{Stack: stack}
 	al := newAlarms(stack, cfg)
@@ -103,15 +103,15 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	h.Probe = newFunction(stack, "ProbeHome", cfg, fnSpec{
 		Asset: "probe", Name: cfg.probeName(HomeLocation), MemoryMB: cfg.ProbeMemoryMB, Timeout: cfg.ProbeTimeout(),
 		Env: map[string]*string{
-			"DATABASE_URL":              proxyURL(migrator.RoleProbe),
-			"DATABASE_IAM_AUTH":         jsii.String("true"),
-			"WATCHER_LOCATION":          jsii.String(HomeLocation),
-			"WATCHER_RESULTS_QUEUE_URL": h.Queue.QueueUrl(), // spill when the database is unreachable
+			"DATABASE_URL":             proxyURL(migrations.RoleProbe),
+			"DATABASE_IAM_AUTH":        jsii.String("true"),
+			"WATCHER_LOCATION":         jsii.String(HomeLocation),
+			"WATCHER_RECORD_QUEUE_URL": h.Queue.QueueUrl(), // spill when the database is unreachable
 		},
 		Vpc: h.Vpc, Subnets: private, SecurityGroups: []awsec2.ISecurityGroup{probeSG},
 		AsyncRetries: jsii.Number(probeAsyncRetries), MaxEventAge: probeMaxEventAge,
 	})
-	h.Proxy.GrantConnect(h.Probe.Role, jsii.String(migrator.RoleProbe))
+	h.Proxy.GrantConnect(h.Probe.Role, jsii.String(migrations.RoleProbe))
 	h.Queue.GrantSendMessages(h.Probe.Role)
 	grantSecrets(stack, cfg, h.Probe.Role, cfg.HomeRegion)
 
@@ -125,7 +125,7 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	h.Fanout = newFunction(stack, "Fanout", cfg, fnSpec{
 		Asset: "fanout", Name: cfg.fanoutName(), MemoryMB: cfg.FanoutMemoryMB, Timeout: fanoutTimeout,
 		Env: map[string]*string{
-			"DATABASE_URL":             proxyURL(migrator.RoleFanout),
+			"DATABASE_URL":             proxyURL(migrations.RoleFanout),
 			"DATABASE_IAM_AUTH":        jsii.String("true"),
 			"WATCHER_PROBES":           stack.ToJsonString(probes, nil),
 			"WATCHER_SPAN_OFFSET":      jsii.String(cfg.SpanOffset.D().String()),
@@ -133,11 +133,11 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 			"WATCHER_SHARD_MAX_CHECKS": jsii.String(fmt.Sprint(cfg.ShardMaxChecks)),
 		},
 		Vpc: h.Vpc, Subnets: private, SecurityGroups: []awsec2.ISecurityGroup{fanoutSG},
-		// Events that arrive too late are recorded as gaps by the fanout
-		// itself, so Lambda should deliver rather than drop them.
+		// Spans whose events arrive too late are recorded as missed by the
+		// fanout itself, so Lambda should deliver rather than drop them.
 		AsyncRetries: jsii.Number(2), MaxEventAge: time.Hour,
 	})
-	h.Proxy.GrantConnect(h.Fanout.Role, jsii.String(migrator.RoleFanout))
+	h.Proxy.GrantConnect(h.Fanout.Role, jsii.String(migrations.RoleFanout))
 	h.Fanout.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("lambda:InvokeFunction"),
 		Resources: &probeArns,
@@ -147,12 +147,12 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 		Asset: "drain", Name: cfg.drainName(), MemoryMB: cfg.DrainMemoryMB, Timeout: drainTimeout,
 		Env: map[string]*string{
 			// The drain writes exactly what probes write, so it is a probe.
-			"DATABASE_URL":      proxyURL(migrator.RoleProbe),
+			"DATABASE_URL":      proxyURL(migrations.RoleProbe),
 			"DATABASE_IAM_AUTH": jsii.String("true"),
 		},
 		Vpc: h.Vpc, Subnets: private, SecurityGroups: []awsec2.ISecurityGroup{drainSG},
 	})
-	h.Proxy.GrantConnect(h.Drain.Role, jsii.String(migrator.RoleProbe))
+	h.Proxy.GrantConnect(h.Drain.Role, jsii.String(migrations.RoleProbe))
 	h.Drain.Fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(h.Queue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(10),
 		ReportBatchItemFailures: jsii.Bool(true),
@@ -198,11 +198,11 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 
 	// Migrations run whenever the migrate function changes, which is every
 	// deploy that ships new migrations (they are embedded in its binary),
-	// and daily, to keep the metrics partitions created ahead. The function
-	// is its own custom resource provider (no extra provider function with
-	// a log group of its own); the version number lets it tell an update
-	// from a rollback.
-	migrations := awscdk.NewCustomResource(stack, jsii.String("Migrations"), &awscdk.CustomResourceProps{
+	// and daily, to keep the checks table's partitions created ahead. The
+	// function is its own custom resource provider (no extra provider
+	// function with a log group of its own); the version number lets it
+	// tell an update from a rollback.
+	migrationsCR := awscdk.NewCustomResource(stack, jsii.String("Migrations"), &awscdk.CustomResourceProps{
 		ServiceToken: h.Migrate.Fn.FunctionArn(),
 		ResourceType: jsii.String("Custom::WatcherMigrations"),
 		Properties: &map[string]any{
@@ -213,12 +213,12 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 		ServiceTimeout: awscdk.Duration_Seconds(jsii.Number(migrateTimeout.Seconds() + 60)),
 	})
 	// Its ingress rule lives under the database's security group.
-	migrations.Node().AddDependency(h.DB, h.DBSG, h.Vpc, migrateSG)
-	h.Schedule.Node().AddDependency(migrations)
-	h.Drain.Fn.Node().AddDependency(migrations)
+	migrationsCR.Node().AddDependency(h.DB, h.DBSG, h.Vpc, migrateSG)
+	h.Schedule.Node().AddDependency(migrationsCR)
+	h.Drain.Fn.Node().AddDependency(migrationsCR)
 	migrateSchedRole := schedulerRole(stack, "MigrateScheduleRole", "Migrate")
 	awsscheduler.NewSchedule(stack, jsii.String("MigrateDaily"), &awsscheduler.ScheduleProps{
-		Description: jsii.String("Watcher: apply migrations and create metrics partitions ahead"),
+		Description: jsii.String("Watcher: apply migrations and create checks partitions ahead"),
 		Schedule:    awsscheduler.ScheduleExpression_Rate(awscdk.Duration_Days(jsii.Number(1))),
 		Target: awsschedulertargets.NewLambdaInvoke(h.Migrate.Fn, &awsschedulertargets.ScheduleTargetBaseProps{
 			Input:         awsscheduler.ScheduleTargetInput_FromObject(map[string]any{"source": "schedule"}),
@@ -239,9 +239,9 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	al.function("Migrate", h.Migrate, false)
 	al.checksUnwritten("ProbeHomeChecksUnwritten", HomeLocation)
 	al.spansMissed("FanoutSpansMissed")
-	al.add("ResultsDeadLetters", "results batches the drain could not write moved to the dead-letter queue: redrive them once the cause is fixed",
+	al.add("RecordDeadLetters", "record queue messages the drain could not write moved to the dead-letter queue: redrive them once the cause is fixed",
 		h.DLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: fiveMinutes(), Statistic: jsii.String("Maximum")}), 1)
-	al.add("ResultsBacklog", "results queue not drained for 15 minutes: database or drain down",
+	al.add("RecordBacklog", "record queue not drained for 15 minutes: database or drain down",
 		h.Queue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{Period: fiveMinutes(), Statistic: jsii.String("Maximum")}), 15*60)
 
 	awscdk.NewCfnOutput(stack, jsii.String("ProxyEndpoint"), &awscdk.CfnOutputProps{Value: h.Proxy.Endpoint()})
@@ -252,7 +252,7 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	})
 	awscdk.NewCfnOutput(stack, jsii.String("OperatorSecurityGroupId"), &awscdk.CfnOutputProps{Value: operatorSG.SecurityGroupId()})
 	awscdk.NewCfnOutput(stack, jsii.String("DatabaseSecretArn"), &awscdk.CfnOutputProps{Value: h.DB.Secret().SecretArn()})
-	awscdk.NewCfnOutput(stack, jsii.String("ResultsQueueUrl"), &awscdk.CfnOutputProps{Value: h.Queue.QueueUrl()})
+	awscdk.NewCfnOutput(stack, jsii.String("RecordQueueUrl"), &awscdk.CfnOutputProps{Value: h.Queue.QueueUrl()})
 	awscdk.NewCfnOutput(stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{Value: al.topic.TopicArn()})
 	h.suppressions(cfg)
 	return h
@@ -342,7 +342,7 @@ func (h *homeStack) database(cfg *Config) {
 		Description: jsii.String("Watcher RDS Proxy: IAM login to the database as the application roles"),
 	})
 	var users []*string
-	for _, u := range []string{migrator.RoleFanout, migrator.RoleProbe} {
+	for _, u := range []string{migrations.RoleFanout, migrations.RoleProbe} {
 		users = append(users, stack.FormatArn(&awscdk.ArnComponents{
 			Service:      jsii.String("rds-db"),
 			Resource:     jsii.String("dbuser"),
@@ -375,14 +375,14 @@ func (h *homeStack) database(cfg *Config) {
 func (h *homeStack) queues(cfg *Config) {
 	stack := h.Stack
 	retention := awscdk.Duration_Days(jsii.Number(14)) // the SQS maximum
-	h.DLQ = awssqs.NewQueue(stack, jsii.String("ResultsDLQ"), &awssqs.QueueProps{
+	h.DLQ = awssqs.NewQueue(stack, jsii.String("RecordsDLQ"), &awssqs.QueueProps{
 		QueueName:       jsii.String(cfg.deadLetterQueueName()),
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:      jsii.Bool(true),
 		RetentionPeriod: retention,
 	})
-	suppress(h.DLQ, "AwsSolutions-SQS3", "This is the dead-letter queue of the results queue; its depth raises the ResultsDeadLetters alarm.")
-	h.Queue = awssqs.NewQueue(stack, jsii.String("Results"), &awssqs.QueueProps{
+	suppress(h.DLQ, "AwsSolutions-SQS3", "This is the dead-letter queue of the record queue; its depth raises the RecordDeadLetters alarm.")
+	h.Queue = awssqs.NewQueue(stack, jsii.String("Records"), &awssqs.QueueProps{
 		QueueName:       jsii.String(cfg.queueName()),
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:      jsii.Bool(true),
@@ -415,7 +415,7 @@ func grantSecrets(stack awscdk.Stack, cfg *Config, role awsiam.Role, region stri
 
 func (h *homeStack) suppressions(cfg *Config) {
 	if !cfg.DBMultiAZ {
-		suppress(h.DB, "AwsSolutions-RDS3", "Multi-AZ is configurable (context dbMultiAz) and off by default: it doubles the database's fixed cost, and probes spill results to SQS while the database is down.")
+		suppress(h.DB, "AwsSolutions-RDS3", "Multi-AZ is configurable (context dbMultiAz) and off by default: it doubles the database's fixed cost, and probes spill checks to SQS while the database is down.")
 	}
 	if !cfg.DBDeletionProtection {
 		suppress(h.DB, "AwsSolutions-RDS10", "Deletion protection is configurable (context dbDeletionProtection) and was turned off for this deployment.")

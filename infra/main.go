@@ -1,5 +1,5 @@
 // Command infra is Watcher's AWS CDK app: the home stack (database, RDS
-// Proxy, fanout, home probe, results queue and drain, migrations) in the home
+// Proxy, fanout, home probe, record queue and drain, migrations) in the home
 // region, and one probe stack per extra region and per intranet location.
 // cdk.json at the repository root runs it; DEPLOY.md says how.
 package main
@@ -51,7 +51,7 @@ func build(app awscdk.App) (*fleet, error) {
 	}
 	f.Home = newHomeStack(app, &cfg)
 	// Probe stacks first: once the home stack exists its schedule starts
-	// invoking them. Their results need the home stack's queue, which then
+	// invoking them. Their checks need the home stack's queue, which then
 	// exists before the first probe runs.
 	for _, p := range f.Probes {
 		f.Home.Stack.AddStackDependency(p.Stack, jsii.String("the fanout invokes this probe"))

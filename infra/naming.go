@@ -7,7 +7,7 @@ import (
 
 // Physical names are fixed by the configuration, so every stack can build the
 // ARN or URL of a resource in another region from the account it is deployed
-// to: the location -> probe ARN map and the results queue need no
+// to: the location -> probe ARN map and the record queue need no
 // cross-region references (no SSM parameters, no custom resources), and a
 // stack can be synthesized and reviewed on its own.
 
@@ -15,8 +15,8 @@ func (c *Config) fanoutName() string               { return c.Prefix + "-fanout"
 func (c *Config) drainName() string                { return c.Prefix + "-drain" }
 func (c *Config) migrateName() string              { return c.Prefix + "-migrate" }
 func (c *Config) probeName(location string) string { return c.Prefix + "-probe-" + location }
-func (c *Config) queueName() string                { return c.Prefix + "-results" }
-func (c *Config) deadLetterQueueName() string      { return c.Prefix + "-results-dlq" }
+func (c *Config) queueName() string                { return c.Prefix + "-records" }
+func (c *Config) deadLetterQueueName() string      { return c.Prefix + "-records-dlq" }
 
 func (c *Config) homeStackName() string { return c.Prefix + "-home" }
 func (c *Config) probeStackName(location string) string {
@@ -35,7 +35,7 @@ func (c *Config) probeArn(stack awscdk.Stack, loc Location) *string {
 	})
 }
 
-// queueArn is the ARN of the results queue in the home region.
+// queueArn is the ARN of the record queue in the home region.
 func (c *Config) queueArn(stack awscdk.Stack) *string {
 	return stack.FormatArn(&awscdk.ArnComponents{
 		Service:   jsii.String("sqs"),
@@ -45,7 +45,7 @@ func (c *Config) queueArn(stack awscdk.Stack) *string {
 	})
 }
 
-// queueURL is the URL of the results queue in the home region.
+// queueURL is the URL of the record queue in the home region.
 func (c *Config) queueURL(stack awscdk.Stack) *string {
 	return awscdk.Fn_Join(jsii.String(""), jsii.Strings(
 		"https://sqs."+c.HomeRegion+".", *awscdk.Aws_URL_SUFFIX(), "/", *stack.Account(), "/", c.queueName()))

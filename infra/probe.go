@@ -12,7 +12,7 @@ import (
 
 // probeStack is a probe location away from the database: a region of its
 // own, or an intranet VPC. It has no route to the RDS Proxy, so its probe
-// sends result batches to the results queue in the home region, over HTTPS
+// sends check batches to the record queue in the home region, over HTTPS
 // with its IAM role, and the drain there writes them. Nothing in the home
 // stack refers to this stack: the fanout knows its probe's ARN by name.
 type probeStack struct {
@@ -31,8 +31,8 @@ func newProbeStack(scope constructs.Construct, cfg *Config, loc Location) *probe
 		Description: jsii.String(desc),
 	})
 	env := map[string]*string{
-		"WATCHER_LOCATION":          jsii.String(loc.Name),
-		"WATCHER_RESULTS_QUEUE_URL": cfg.queueURL(stack),
+		"WATCHER_LOCATION":         jsii.String(loc.Name),
+		"WATCHER_RECORD_QUEUE_URL": cfg.queueURL(stack),
 	}
 	spec := fnSpec{
 		Asset: "probe", Name: cfg.probeName(loc.Name), MemoryMB: cfg.ProbeMemoryMB, Timeout: cfg.ProbeTimeout(),

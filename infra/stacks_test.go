@@ -207,8 +207,8 @@ func TestExampleFleet(t *testing.T) {
 		"us-east-1":  probeArn("us-east-1", "us-east-1"),
 		"intranet-a": probeArn("eu-west-1", "intranet-a"),
 	}
-	queueArn := "arn:aws:sqs:eu-west-1:" + testAccount + ":watcher-results"
-	queueURL := "https://sqs.eu-west-1.amazonaws.com/" + testAccount + "/watcher-results"
+	queueArn := "arn:aws:sqs:eu-west-1:" + testAccount + ":watcher-records"
+	queueURL := "https://sqs.eu-west-1.amazonaws.com/" + testAccount + "/watcher-records"
 
 	t.Run("resource counts", func(t *testing.T) {
 		counts := []struct {
@@ -388,8 +388,8 @@ func TestExampleFleet(t *testing.T) {
 			region string
 		}{{probeRegion, "us-east-1", "us-east-1"}, {intranet, "intranet-a", "eu-west-1"}} {
 			_, fn := c.tp.function(t, "watcher-probe-"+c.loc)
-			if got := c.tp.resolve(env(fn)["WATCHER_RESULTS_QUEUE_URL"]); got != queueURL {
-				t.Errorf("%s: WATCHER_RESULTS_QUEUE_URL = %s, want %s", c.loc, got, queueURL)
+			if got := c.tp.resolve(env(fn)["WATCHER_RECORD_QUEUE_URL"]); got != queueURL {
+				t.Errorf("%s: WATCHER_RECORD_QUEUE_URL = %s, want %s", c.loc, got, queueURL)
 			}
 			if _, ok := env(fn)["DATABASE_URL"]; ok {
 				t.Errorf("%s: has a DATABASE_URL but no route to the proxy", c.loc)
@@ -420,8 +420,8 @@ func TestExampleFleet(t *testing.T) {
 		if got := home.resolve(env(hp)["DATABASE_URL"]); got != "postgres://watcher_probe@{ProxyCB0DFB71.Endpoint}:5432/watcher?sslmode=verify-full" {
 			t.Errorf("home probe DATABASE_URL = %s", got)
 		}
-		if got := home.resolve(env(hp)["WATCHER_RESULTS_QUEUE_URL"]); !strings.HasPrefix(got, "{Ref:Results") {
-			t.Errorf("home probe spills to %s, want the results queue", got)
+		if got := home.resolve(env(hp)["WATCHER_RECORD_QUEUE_URL"]); !strings.HasPrefix(got, "{Ref:Records") {
+			t.Errorf("home probe spills to %s, want the record queue", got)
 		}
 	})
 
@@ -432,12 +432,12 @@ func TestExampleFleet(t *testing.T) {
 			if q.Properties["SqsManagedSseEnabled"] != true {
 				t.Errorf("%s is not encrypted", id)
 			}
-			if q.Properties["QueueName"] == "watcher-results-dlq" {
+			if q.Properties["QueueName"] == "watcher-records-dlq" {
 				dlqID = id
 			}
 		}
 		for id, q := range queues {
-			if q.Properties["QueueName"] != "watcher-results" {
+			if q.Properties["QueueName"] != "watcher-records" {
 				continue
 			}
 			rp, _ := q.Properties["RedrivePolicy"].(map[string]any)

@@ -22,7 +22,7 @@ func checkCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "check URL",
-		Short: "Run one check and print its result as one JSON object keyed by metrics column",
+		Short: "Run one check and print its result as one JSON object, in the record queue's form (durations in ns)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req := &check.Request{URL: args[0], Method: strings.ToUpper(method), Body: body, Timeout: timeout}
@@ -48,7 +48,7 @@ func checkCmd() *cobra.Command {
 			checker := check.New(check.Options{Policy: check.Policy{AllowLoopback: true, AllowPrivate: allowPrivate}})
 			res := checker.Run(cmd.Context(), req)
 			enc := json.NewEncoder(os.Stdout)
-			return enc.Encode(res.Columns())
+			return enc.Encode(res)
 		},
 	}
 	f := cmd.Flags()

@@ -53,7 +53,7 @@ and the views cost_summary, cost_by_location, cost_by_bucket, cost_by_endpoint o
 			if err != nil {
 				return err
 			}
-			_, price := app.Pricing(config.Common{Region: os.Getenv("AWS_REGION"), Pricing: pricing})
+			price := app.Meter(config.Common{Region: os.Getenv("AWS_REGION"), Pricing: pricing}, 0).Price
 			st, err := openStore(cmd.Context())
 			if err != nil {
 				return err

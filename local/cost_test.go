@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/check"
 	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -48,7 +48,7 @@ func TestCostCommand(t *testing.T) {
 	}
 	span := time.Date(2020, 1, 2, 3, 4, 10, 0, time.UTC) // long before any --since 1h
 	fanoutUSD, probeUSD := 0.0001, 0.0009
-	for _, inv := range []store.Invocation{
+	for _, inv := range []record.Invocation{
 		{Function: cost.FunctionFanout, MemoryMB: 256, SpanStart: &span, StartedAt: span, Duration: time.Second, Billed: time.Second, CostUSD: &fanoutUSD},
 		{Function: cost.FunctionProbe, Location: "home", MemoryMB: 512, SpanStart: &span, StartedAt: span, Duration: time.Minute,
 			Billed: time.Minute, ChecksPlanned: 7, ChecksDone: 7, ChecksWritten: 7, PayloadBytes: 900, CostUSD: &probeUSD},
@@ -57,14 +57,14 @@ func TestCostCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var batch []store.Metric
+	var batch []record.Check
 	for k := range 6 {
-		batch = append(batch, store.Metric{EndpointID: ids["x"], Location: "home", ScheduledAt: span.Add(time.Duration(k) * 10 * time.Second),
-			Result: check.Result{StartedAt: span, StatusCode: ptr(200)}})
+		batch = append(batch, record.Check{EndpointID: ids["x"], Location: "home", PlannedAt: span.Add(time.Duration(k) * 10 * time.Second),
+			Result: record.Result{StartedAt: span, StatusCode: ptr(200)}})
 	}
-	batch = append(batch, store.Metric{EndpointID: ids["y"], Location: "home", ScheduledAt: span.Add(5 * time.Second),
-		Result: check.Result{StartedAt: span, StatusCode: ptr(200)}})
-	if _, err := st.WriteMetrics(ctx, batch); err != nil {
+	batch = append(batch, record.Check{EndpointID: ids["y"], Location: "home", PlannedAt: span.Add(5 * time.Second),
+		Result: record.Result{StartedAt: span, StatusCode: ptr(200)}})
+	if _, err := st.WriteChecks(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
 

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/endpointfile"
 )
 
 func endpointsCmd() *cobra.Command {
@@ -22,7 +22,7 @@ func endpointsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			eps, err := endpoint.Parse(data, locations())
+			eps, err := endpointfile.Parse(data, locations())
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}

@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/dev/targets"
-	"github.com/watcher-dev/watcher/internal/fanout"
 	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/record"
 )
 
 // TestFleetLateEventRunsPastChecksAtOnce delivers the scheduled event of
@@ -26,7 +26,7 @@ func TestFleetLateEventRunsPastChecksAtOnce(t *testing.T) {
 	u := pgtest.New(t)
 	st, eps := farmFleet(t, u, func(base string) []byte { return targets.DemoEndpoints(base, 120, 3) })
 
-	f := newFleet(st, slog.New(slog.DiscardHandler), false)
+	f := newFleet(st, nil, slog.New(slog.DiscardHandler), false)
 	scheduled := time.Now().UTC().Truncate(time.Minute).Add(-time.Minute)
 	delivered := time.Now()
 	sum, err := f.fanout.Run(ctx, scheduled)
@@ -39,7 +39,7 @@ func TestFleetLateEventRunsPastChecksAtOnce(t *testing.T) {
 	}
 	f.wait()
 	span := plan.SpanFor(scheduled, sum.SpanStart.Sub(scheduled))
-	if sum.Status != fanout.StatusDispatched || again.Status != fanout.StatusDuplicate || sum.Checks != plan.Count(eps, span) {
+	if sum.Status != record.SpanDispatched || again.Status != record.SpanDuplicate || sum.Checks != plan.Count(eps, span) {
 		t.Fatalf("first delivery %+v, second %q; want dispatched %d checks, then duplicate", sum, again.Status, plan.Count(eps, span))
 	}
 	_, totals := f.status()
@@ -52,7 +52,7 @@ func TestFleetLateEventRunsPastChecksAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT endpoint_id, scheduled_at, started_at, lateness_ms FROM metrics`)
+	rows, err := conn.Query(ctx, `SELECT endpoint_id, planned_at, started_at, lateness_ms FROM checks`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestFleetLateEventRunsPastChecksAtOnce(t *testing.T) {
 		seen[k] = true
 		// The recorded lateness is the start's distance from the instant
 		// (to the float precision of the column).
-		measured := float64(started.Sub(k.at).Microseconds()) / 1000
+		measured := record.MS(started.Sub(k.at))
 		if math.Abs(lateness-max(0, measured)) > 0.1 {
 			t.Errorf("endpoint %d at %s: lateness %.3f ms, started %.3f ms after its instant", k.id, k.at, lateness, measured)
 		}

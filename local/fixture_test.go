@@ -7,6 +7,7 @@ import (
 
 	"github.com/watcher-dev/watcher/internal/dev/targets"
 	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/endpointfile"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -28,7 +29,7 @@ func farmFleet(t *testing.T, u string, gen func(base string) []byte) (*store.Sto
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = farm.Close() })
-	parsed, err := endpoint.Parse(gen(farm.URL()), locations())
+	parsed, err := endpointfile.Parse(gen(farm.URL()), locations())
 	if err != nil {
 		t.Fatal(err)
 	}

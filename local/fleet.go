@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/app"
 	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/fanout"
@@ -39,9 +38,16 @@ type fleet struct {
 // probeFunction is the local function name of a location's probe.
 func probeFunction(location string) string { return "watcher-probe-" + location }
 
-// newFleet wires the handlers over one store. Local probes may reach
-// loopback (the target farm) and private addresses.
-func newFleet(st *store.Store, log *slog.Logger, progress bool) *fleet {
+// The spool is the local durable spill, the store what it replays into.
+var (
+	_ probe.Sink = (*spool.Dir)(nil)
+	_ spool.Sink = (*store.Store)(nil)
+)
+
+// newFleet wires the handlers over one store, with dir (nil: none) as every
+// probe's durable spill. Local probes may reach loopback (the target farm)
+// and private addresses.
+func newFleet(st *store.Store, dir *spool.Dir, log *slog.Logger, progress bool) *fleet {
 	f := &fleet{probes: map[string]*probe.Handler{}}
 	functions := map[string]invoke.Handler{}
 	fcfg := config.Fanout{
@@ -51,15 +57,19 @@ func newFleet(st *store.Store, log *slog.Logger, progress bool) *fleet {
 		MaxDelay:   config.DefaultMaxDelay,
 		Plan:       plan.DefaultOptions,
 	}
+	out := probe.Outputs{Sink: st, Recorder: st, Claimer: st}
+	if dir != nil {
+		out.Spill = dir // never a typed nil in the interface
+	}
 	for _, loc := range locations() {
 		fn := probeFunction(loc)
-		p := app.NewProbe(config.Probe{
+		p := probe.FromConfig(config.Probe{
 			Common:        config.Common{Region: "local"},
 			Location:      loc,
 			AllowLoopback: true,
 			AllowPrivate:  true,
 			BatchSize:     config.DefaultBatchSize,
-		}, st, st, nil, log)
+		}, out, nil, log)
 		f.probes[fn] = p
 		functions[fn] = p
 		fcfg.Probes[loc] = fn
@@ -76,9 +86,9 @@ func newFleet(st *store.Store, log *slog.Logger, progress bool) *fleet {
 		f.totals.Done += s.Done
 		f.totals.Written += s.Written
 		f.totals.Unwritten += s.Unwritten
-		f.totals.Skipped += s.Skipped
+		f.totals.MissedDeadline += s.MissedDeadline
 		f.totals.Spilled += s.Spilled
-		f.totals.Missing += s.Missing
+		f.totals.MissedRetry += s.MissedRetry
 		f.mu.Unlock()
 		if progress {
 			if err != nil {
@@ -89,7 +99,7 @@ func newFleet(st *store.Store, log *slog.Logger, progress bool) *fleet {
 				s.Location, s.Shard, s.SpanStart.Format("15:04:05"), s.Planned, s.Done, s.Written, s.Unwritten, s.LatenessP99)
 		}
 	}
-	f.fanout = app.NewFanout(fcfg, st, countingInvoker{f}, log)
+	f.fanout = fanout.FromConfig(fcfg, st, countingInvoker{f}, log)
 	return f
 }
 
@@ -116,10 +126,10 @@ func (f *fleet) status() (int, probe.Summary) {
 	return f.running, f.totals
 }
 
-// progress prints one line: probes in flight and results stored so far.
+// progress prints one line: probes in flight and checks stored so far.
 func (f *fleet) progress(ctx context.Context, st *store.Store, since time.Time) {
 	running, t := f.status()
-	stored, err := st.CountMetrics(ctx, since)
+	stored, err := st.CountChecks(ctx, since)
 	if err != nil {
 		fmt.Printf("%s  probes running %d; database unreachable (%v)\n", time.Now().Format("15:04:05"), running, err)
 		return
@@ -128,18 +138,11 @@ func (f *fleet) progress(ctx context.Context, st *store.Store, since time.Time) 
 		time.Now().Format("15:04:05"), running, stored, t.Planned, t.Done, t.Unwritten)
 }
 
-// spillTo gives every probe the spool directory as its durable spill.
-func (f *fleet) spillTo(dir *spool.Dir) {
-	for _, p := range f.probes {
-		p.SpillTo(dir)
-	}
-}
-
-// replay writes spooled results to the database, quietly when there are none.
+// replay writes spooled checks to the database, quietly when there are none.
 func replay(ctx context.Context, dir *spool.Dir, st *store.Store) {
 	r, err := dir.Replay(ctx, st)
 	if r.Files > 0 {
-		fmt.Printf("%s  replayed %d spooled results from %d files (%d new rows)\n", time.Now().Format("15:04:05"), r.Results, r.Files, r.Inserted)
+		fmt.Printf("%s  replayed %d spooled checks from %d files (%d new rows)\n", time.Now().Format("15:04:05"), r.Checks, r.Files, r.Inserted)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s  spool replay stopped: %v\n", time.Now().Format("15:04:05"), err)

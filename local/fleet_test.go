@@ -24,7 +24,7 @@ func TestFleetStoresEachDueCheckOnce(t *testing.T) {
 	// The event of the previous minute names a span that ends at most ten
 	// seconds from now: its past checks run at once, the rest on time.
 	scheduled := time.Now().UTC().Truncate(time.Minute).Add(-time.Minute)
-	f := newFleet(st, quietLogger(), false)
+	f := newFleet(st, nil, quietLogger(), false)
 	sum, err := f.fanout.Run(ctx, scheduled)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func TestFleetStoresEachDueCheckOnce(t *testing.T) {
 		match  *bool
 	}
 	stored := map[int64]map[time.Time]row{}
-	rows, err := conn.Query(ctx, `SELECT endpoint_id, scheduled_at, status_code, regex_match FROM metrics`)
+	rows, err := conn.Query(ctx, `SELECT endpoint_id, planned_at, status_code, regex_match FROM checks`)
 	if err != nil {
 		t.Fatal(err)
 	}

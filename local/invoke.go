@@ -24,7 +24,7 @@ func invokeCmd() *cobra.Command {
 fanout: the probes it invokes run in process and are awaited.
 probe: the shard's location must be one of WATCHER_LOCATIONS (default "home").
 
-Fixtures carry fixed times, so a replayed fanout event is normally recorded as a gap
+Fixtures carry fixed times, so a replayed fanout event is normally recorded as a missed span
 (delivered too late) and a replayed shard runs every check at once, late.
 --retime moves the fixture to now: the fanout event to the current minute, the shard's
 span to the minute that ends now.`,
@@ -40,7 +40,7 @@ span to the minute that ends now.`,
 				return err
 			}
 			defer st.Close()
-			f := newFleet(st, quietLogger(), false)
+			f := newFleet(st, nil, quietLogger(), false)
 			var out []byte
 			switch args[0] {
 			case "fanout":

@@ -11,9 +11,13 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/watcher-dev/watcher/internal/regex"
 )
 
-func main() { os.Exit(run()) }
+func main() {
+	regex.ServeWorkerIfAsked() // this binary is also its own regex worker
+	os.Exit(run())
+}
 
 func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

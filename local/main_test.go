@@ -4,6 +4,10 @@ import (
 	"testing"
 
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
+	"github.com/watcher-dev/watcher/internal/regex"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	regex.ServeWorkerIfAsked()
+	pgtest.Main(m)
+}

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/watcher-dev/watcher/internal/migrator"
 	"github.com/watcher-dev/watcher/internal/store"
+	"github.com/watcher-dev/watcher/migrations"
 )
 
 func migrateCmd() *cobra.Command {
@@ -29,9 +30,9 @@ func migrateCmd() *cobra.Command {
 			case err != nil:
 				return err
 			case ensured:
-				fmt.Printf("roles %s and %s ensured\n", migrator.RoleFanout, migrator.RoleProbe)
+				fmt.Printf("roles %s and %s ensured\n", migrations.RoleFanout, migrations.RoleProbe)
 			default:
-				fmt.Printf("roles %s and %s not ensured: this database user may not create roles\n", migrator.RoleFanout, migrator.RoleProbe)
+				fmt.Printf("roles %s and %s not ensured: this database user may not create roles\n", migrations.RoleFanout, migrations.RoleProbe)
 			}
 			return nil
 		},

@@ -27,8 +27,7 @@ func TestFleetSurvivesTwoMinuteDatabaseOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFleet(st, quietLogger(), false)
-	f.spillTo(dir)
+	f := newFleet(st, dir, quietLogger(), false)
 
 	// The previous minute's event: its span ends within ten seconds.
 	minute := time.Now().UTC().Truncate(time.Minute)
@@ -73,8 +72,8 @@ func TestFleetSurvivesTwoMinuteDatabaseOutage(t *testing.T) {
 	}{{"before", first.SpanStart}, {"during", second.SpanStart}} {
 		span := plan.Span{Start: s.start, End: s.start.Add(plan.SpanLength)}
 		var rows, distinct int
-		err := conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT (endpoint_id, scheduled_at)) FROM metrics
-			WHERE scheduled_at >= $1 AND scheduled_at < $2`, span.Start, span.End).Scan(&rows, &distinct)
+		err := conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT (endpoint_id, planned_at)) FROM checks
+			WHERE planned_at >= $1 AND planned_at < $2`, span.Start, span.End).Scan(&rows, &distinct)
 		if err != nil {
 			t.Fatal(err)
 		}

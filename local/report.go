@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -27,18 +28,19 @@ func reportCmd() *cobra.Command {
 			return printReport(cmd.Context(), st, time.Now().Add(-since))
 		},
 	}
-	cmd.Flags().DurationVar(&since, "since", time.Hour, "report on checks scheduled this long ago or later")
+	cmd.Flags().DurationVar(&since, "since", time.Hour, "report on checks planned this long ago or later")
 	return cmd
 }
 
 // printReport prints the endpoint table, then the spans with the checks
-// planned beside the rows stored, so a person can see nothing went missing.
+// planned beside the checks stored, so a person can see that every planned
+// check was stored.
 func printReport(ctx context.Context, st *store.Store, since time.Time) error {
 	reps, err := st.Report(ctx, since)
 	if err != nil {
 		return err
 	}
-	spans, err := st.SpanCounts(ctx, since)
+	spans, err := st.SpanCounts(ctx, since, plan.SpanLength)
 	if err != nil {
 		return err
 	}
@@ -50,7 +52,7 @@ func printReport(ctx context.Context, st *store.Store, since time.Time) error {
 		checks += r.Checks
 		up += r.Up
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t %s\n",
-			r.EndpointID, r.Location, r.Checks, r.UpPercent(), check.MS(r.P50), check.MS(r.P95), check.MS(r.P99), r.Errors, r.RegexFailures, r.URL)
+			r.EndpointID, r.Location, r.Checks, r.UpPercent(), record.MS(r.P50), record.MS(r.P95), record.MS(r.P99), r.Errors, r.RegexFailures, r.URL)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -59,9 +61,9 @@ func printReport(ctx context.Context, st *store.Store, since time.Time) error {
 		fmt.Printf("\n%d endpoints, %d checks, %.2f%% up\n", len(reps), checks, 100*float64(up)/float64(checks))
 	}
 
-	fmt.Printf("\nSpans (planned by the fanout, stored in metrics)\n\n")
+	fmt.Printf("\nSpans (planned by the fanout, stored in checks)\n\n")
 	tw = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "SPAN START\tSTATUS\tSHARDS\tPLANNED\tSTORED\tMISSING\t")
+	fmt.Fprintln(tw, "SPAN START\tSTATUS\tSHARDS\tPLANNED\tSTORED\tNOT STORED\t")
 	var planned, stored int
 	for _, s := range spans {
 		planned += s.Planned

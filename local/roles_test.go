@@ -9,11 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/watcher-dev/watcher/internal/check"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/endpoint"
-	"github.com/watcher-dev/watcher/internal/migrator"
+	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
+	"github.com/watcher-dev/watcher/migrations"
 )
 
 // asRole is dbURL with another user; the test cluster trusts loopback.
@@ -53,7 +53,7 @@ func TestMigrateCreatesRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	probeURL := asRole(t, u, migrator.RoleProbe)
+	probeURL := asRole(t, u, migrations.RoleProbe)
 	bouncer := pgtest.StartBouncer(t, probeURL)
 	at := time.Now().UTC().Truncate(time.Second)
 	for i, c := range []struct{ name, url string }{{"direct", probeURL}, {"through pgbouncer", bouncer.URL()}} {
@@ -65,11 +65,11 @@ func TestMigrateCreatesRoles(t *testing.T) {
 			}
 			defer st.Close()
 			code := 200
-			m := store.Metric{EndpointID: 1, Location: "home", ScheduledAt: at, Result: check.Result{StartedAt: at, StatusCode: &code}}
-			if n, err := st.WriteMetrics(ctx, []store.Metric{m, m}); err != nil || n != 1-i {
-				t.Errorf("WriteMetrics = %d, %v; want one new row the first time, then none", n, err)
+			m := record.Check{EndpointID: 1, Location: "home", PlannedAt: at, Result: record.Result{StartedAt: at, StatusCode: &code}}
+			if n, err := st.WriteChecks(ctx, []record.Check{m, m}); err != nil || n != 1-i {
+				t.Errorf("WriteChecks = %d, %v; want one new row the first time, then none", n, err)
 			}
-			if err := st.RecordInvocation(ctx, store.Invocation{Function: "probe", Location: "home", StartedAt: at, Duration: time.Second}); err != nil {
+			if err := st.RecordInvocation(ctx, record.Invocation{Function: "probe", Location: "home", StartedAt: at, Duration: time.Second}); err != nil {
 				t.Errorf("RecordInvocation: %v", err)
 			}
 			if _, err := st.Endpoints(ctx, true); !denied(err) {
@@ -81,8 +81,8 @@ func TestMigrateCreatesRoles(t *testing.T) {
 			}
 			defer conn.Close(ctx)
 			for _, sql := range []string{
-				"SELECT url FROM endpoints", "SELECT password_ref FROM endpoints", "SELECT * FROM metrics",
-				"DELETE FROM metrics", "UPDATE metrics SET error = 'x'", "TRUNCATE metrics",
+				"SELECT url FROM endpoints", "SELECT password_ref FROM endpoints", "SELECT * FROM checks",
+				"DELETE FROM checks", "UPDATE checks SET error = 'x'", "TRUNCATE checks",
 				"DELETE FROM invocations", "UPDATE invocations SET error = 'x'", "TRUNCATE invocations",
 				"DELETE FROM endpoints", "DELETE FROM spans",
 			} {
@@ -93,7 +93,7 @@ func TestMigrateCreatesRoles(t *testing.T) {
 		})
 	}
 
-	fanoutStore, err := store.Open(ctx, asRole(t, u, migrator.RoleFanout))
+	fanoutStore, err := store.Open(ctx, asRole(t, u, migrations.RoleFanout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestMigrateCreatesRoles(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	var metrics, invocations, endpoints int
-	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM metrics), (SELECT count(*) FROM invocations), (SELECT count(*) FROM endpoints)").
+	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM checks), (SELECT count(*) FROM invocations), (SELECT count(*) FROM endpoints)").
 		Scan(&metrics, &invocations, &endpoints); err != nil {
 		t.Fatal(err)
 	}

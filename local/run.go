@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/watcher-dev/watcher/internal/dev/targets"
-	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/endpointfile"
 	"github.com/watcher-dev/watcher/internal/spool"
 	"github.com/watcher-dev/watcher/internal/store"
 )
@@ -54,7 +54,7 @@ replacing the configured set.`,
 				}
 				defer srv.Close()
 				fmt.Printf("target farm on %s\n", srv.URL())
-				eps, err := endpoint.Parse(targets.DemoEndpoints(srv.URL(), demo, 1), locations())
+				eps, err := endpointfile.Parse(targets.DemoEndpoints(srv.URL(), demo, 1), locations())
 				if err != nil {
 					return fmt.Errorf("demo endpoints: %w", err)
 				}
@@ -85,16 +85,15 @@ replacing the configured set.`,
 	f.BoolVar(&report, "report", true, "print the report of the run at the end")
 	f.StringVar(&farm, "farm-addr", "127.0.0.1:0", "address of the demo target farm")
 	f.StringVar(&dataDir, "data", ".watcher/pg", "directory of the local PostgreSQL cluster, when DATABASE_URL is unset")
-	f.StringVar(&spoolDir, "spool", ".watcher/spool", "durable spill: results the database refused when a probe had to end, replayed every minute")
+	f.StringVar(&spoolDir, "spool", ".watcher/spool", "durable spill: checks the database refused when a probe had to end, replayed every minute")
 	return cmd
 }
 
 // runFleet fires one scheduled event per minute, on the minute, until dur
 // has passed or ctx ends, then waits for the probes it started. Spooled
-// results are replayed at the start, every minute and at the end.
+// checks are replayed at the start, every minute and at the end.
 func runFleet(ctx context.Context, st *store.Store, dir *spool.Dir, dur time.Duration) error {
-	f := newFleet(st, quietLogger(), true)
-	f.spillTo(dir)
+	f := newFleet(st, dir, quietLogger(), true)
 	replay(ctx, dir, st)
 	start := time.Now()
 	stopAt := time.Time{}
@@ -143,10 +142,10 @@ loop:
 		case <-done:
 			replay(ctx, dir, st)
 			_, t := f.status()
-			fmt.Printf("fleet stopped: %d checks planned, %d done, %d written, %d spilled, %d unwritten, %d skipped, %d missing\n",
-				t.Planned, t.Done, t.Written, t.Spilled, t.Unwritten, t.Skipped, t.Missing)
+			fmt.Printf("fleet stopped: %d checks planned, %d done, %d written, %d spilled, %d unwritten, %d missed\n",
+				t.Planned, t.Done, t.Written, t.Spilled, t.Unwritten, t.MissedDeadline+t.MissedRetry)
 			if t.Unwritten > 0 {
-				return fmt.Errorf("%d results could not be written", t.Unwritten)
+				return fmt.Errorf("%d checks could not be written", t.Unwritten)
 			}
 			return nil
 		case <-progress.C:

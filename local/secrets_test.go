@@ -149,7 +149,7 @@ func TestFleetNeverRevealsPasswords(t *testing.T) {
 	}
 	defer st.Close()
 	started := time.Now()
-	f := newFleet(st, log, true)
+	f := newFleet(st, nil, log, true)
 	sum, err := f.fanout.Run(ctx, time.Now().UTC().Truncate(time.Minute).Add(-time.Minute))
 	if err != nil {
 		output()
@@ -175,7 +175,7 @@ func TestFleetNeverRevealsPasswords(t *testing.T) {
 	defer conn.Close(ctx)
 	errorsByName := map[string]string{}
 	rows, err := conn.Query(ctx, `SELECT e.name, string_agg(DISTINCT coalesce(m.error, 'ok:' || m.status_code || ':' || coalesce(m.regex_match::text, '-')), ',')
-		FROM metrics m JOIN endpoints e ON e.id = m.endpoint_id GROUP BY e.name`)
+		FROM checks m JOIN endpoints e ON e.id = m.endpoint_id GROUP BY e.name`)
 	if err != nil {
 		t.Fatal(err)
 	}

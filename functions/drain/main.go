@@ -1,4 +1,4 @@
-// Command drain is the drain Lambda function: it writes the results queue's
+// Command drain is the drain Lambda function: it writes the record queue's
 // messages to the database. Configuration, dependencies, lambda.Start; the
 // logic lives in internal/drain.
 package main
@@ -14,15 +14,15 @@ import (
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
+var _ drain.Writer = (*store.Store)(nil)
+
 func main() {
 	ctx, log := context.Background(), app.Logger()
 	cfg, err := config.LoadDrain(config.OS())
 	app.ExitOn(log, "configuration", err)
 	aws, err := app.AWS(ctx)
 	app.ExitOn(log, "aws configuration", err)
-	opts, err := app.StoreOptions(aws, cfg)
-	app.ExitOn(log, "database options", err)
-	st, err := app.OpenStore(ctx, cfg, append(opts, store.WithLogger(log))...)
+	st, err := app.OpenStore(ctx, aws, cfg, store.WithLogger(log))
 	app.ExitOn(log, "database", err)
 	lambda.Start(drain.New(st, log))
 }

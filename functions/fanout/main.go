@@ -10,6 +10,7 @@ import (
 
 	"github.com/watcher-dev/watcher/internal/app"
 	"github.com/watcher-dev/watcher/internal/config"
+	"github.com/watcher-dev/watcher/internal/fanout"
 	"github.com/watcher-dev/watcher/internal/invoke"
 )
 
@@ -19,9 +20,7 @@ func main() {
 	app.ExitOn(log, "configuration", err)
 	aws, err := app.AWS(ctx)
 	app.ExitOn(log, "aws configuration", err)
-	opts, err := app.StoreOptions(aws, cfg.Common)
-	app.ExitOn(log, "database options", err)
-	st, err := app.OpenStore(ctx, cfg.Common, opts...)
+	st, err := app.OpenStore(ctx, aws, cfg.Common)
 	app.ExitOn(log, "database", err)
-	lambda.Start(app.NewFanout(cfg, st, invoke.Lambda{Client: lambdasdk.NewFromConfig(aws)}, log))
+	lambda.Start(fanout.FromConfig(cfg, st, invoke.Lambda{Client: lambdasdk.NewFromConfig(aws)}, log))
 }

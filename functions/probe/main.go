@@ -10,16 +10,18 @@ import (
 
 	"github.com/watcher-dev/watcher/internal/app"
 	"github.com/watcher-dev/watcher/internal/config"
+	"github.com/watcher-dev/watcher/internal/probe"
+	"github.com/watcher-dev/watcher/internal/regex"
 )
 
 func main() {
+	regex.ServeWorkerIfAsked() // this binary is also its own regex worker
 	ctx, log := context.Background(), app.Logger()
 	cfg, err := config.LoadProbe(config.OS())
 	app.ExitOn(log, "configuration", err)
 	aws, err := app.AWS(ctx)
 	app.ExitOn(log, "aws configuration", err)
-	out, err := app.ProbeSink(ctx, aws, cfg, log)
-	app.ExitOn(log, "results sink", err)
-	h := app.NewProbe(cfg, out.Sink, out.Recorder, secretsmanager.NewFromConfig(aws), log)
-	lambda.Start(h.SpillTo(out.Spill))
+	out, err := probe.OutputsFromConfig(ctx, aws, cfg, log)
+	app.ExitOn(log, "outputs", err)
+	lambda.Start(probe.FromConfig(cfg, out, secretsmanager.NewFromConfig(aws), log))
 }

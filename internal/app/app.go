@@ -1,6 +1,9 @@
-// Package app wires the handlers from configuration: the one place that
-// turns a config.Fanout or config.Probe into a ready handler, shared by the
-// Lambda mains and the local `watcher` command.
+// Package app holds what every function's main shares and no handler: the
+// logger, the cold-start exit, the AWS configuration, the database
+// connection (with RDS IAM authentication where configured) and the meter
+// configuration a function prices itself with. Each handler package builds
+// its own handler from its own configuration, so a function links only the
+// handler it runs.
 package app
 
 import (
@@ -11,15 +14,15 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
 	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/cost"
-	"github.com/watcher-dev/watcher/internal/fanout"
-	"github.com/watcher-dev/watcher/internal/probe"
-	"github.com/watcher-dev/watcher/internal/secrets"
+	"github.com/watcher-dev/watcher/internal/meter"
+	"github.com/watcher-dev/watcher/internal/rdsauth"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -32,6 +35,22 @@ func Logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
 }
 
+// ExitOn ends a cold start that cannot go on: Lambda reports the failed
+// init, and the log names the step that failed.
+func ExitOn(log *slog.Logger, step string, err error) {
+	if err != nil {
+		log.Error("cold start failed", "step", step, "err", err)
+		os.Exit(1)
+	}
+}
+
+// AWS loads the function's AWS configuration (region and credentials from
+// the Lambda environment).
+func AWS(ctx context.Context) (aws.Config, error) { return awsconfig.LoadDefaultConfig(ctx) }
+
+// inLambda reports whether the process runs as a Lambda function.
+func inLambda() bool { return os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" }
+
 // MemoryMB is the function's configured memory, 0 outside Lambda.
 func MemoryMB() int {
 	if lambdacontext.MemoryLimitInMB > 0 {
@@ -41,82 +60,55 @@ func MemoryMB() int {
 	return n
 }
 
-// memoryMB is the function's configured memory inside Lambda and nominal
-// elsewhere (infra/cdk.json's defaults), so that a local run records what
-// AWS would bill for it.
-func memoryMB(nominal int) int {
-	if m := MemoryMB(); m > 0 {
-		return m
-	}
-	return nominal
-}
-
-// Pricing returns the architecture a function is priced as and its price:
-// WATCHER_ARCH, else the running architecture inside Lambda and arm64 (what
-// infra deploys) elsewhere; the price table's price for the region, with
-// WATCHER_PRICE_* in place of its fields.
-func Pricing(c config.Common) (string, cost.Price) {
+// Meter returns what a function prices and reports its invocations with:
+//   - memory: the function's inside Lambda, nominal elsewhere (infra's
+//     defaults), so that a local run records what AWS would bill for it;
+//   - architecture: WATCHER_ARCH, else the running one inside Lambda and
+//     arm64 (what infra deploys) elsewhere;
+//   - price: the price table's for the region, with WATCHER_PRICE_* in
+//     place of its fields;
+//   - EMF lines: to stdout inside Lambda, where CloudWatch reads them from
+//     the log, and nowhere elsewhere.
+func Meter(c config.Common, nominalMB int) meter.Config {
 	arch := c.Pricing.Arch
 	if arch == "" {
 		arch = cost.ARM64
-		if a := cost.ArchOf(runtime.GOARCH); a != "" && os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" {
+		if a := cost.ArchOf(runtime.GOARCH); a != "" && inLambda() {
 			arch = a
 		}
 	}
-	return arch, cost.DefaultTable().Price(c.Region, arch).Override(c.Pricing.Price)
-}
-
-// emfWriter is stdout inside Lambda, where CloudWatch reads EMF lines from
-// the log, and nothing elsewhere.
-func emfWriter() io.Writer {
-	if os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" {
-		return os.Stdout
+	mc := meter.Config{
+		Region:   c.Region,
+		Arch:     arch,
+		MemoryMB: nominalMB,
+		Price:    cost.DefaultTable().Price(c.Region, arch).Override(c.Pricing.Price),
 	}
-	return nil
+	if m := MemoryMB(); m > 0 {
+		mc.MemoryMB = m
+	}
+	if inLambda() {
+		mc.EMF = io.Writer(os.Stdout)
+	}
+	return mc
 }
 
-// OpenStore connects to the database named by the configuration.
-func OpenStore(ctx context.Context, c config.Common, opts ...store.Option) (*store.Store, error) {
+// OpenStore connects to the database named by the configuration, with RDS
+// IAM authentication when the configuration asks for it (awsCfg is then
+// used for the tokens; it is not read otherwise).
+func OpenStore(ctx context.Context, awsCfg aws.Config, c config.Common, opts ...store.Option) (*store.Store, error) {
 	if c.DatabaseURL == "" {
 		return nil, fmt.Errorf("open store: DATABASE_URL is not set")
+	}
+	if c.DatabaseIAMAuth {
+		pw, err := rdsauth.FromURL(c.DatabaseURL, awsCfg.Region, awsCfg.Credentials)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, store.WithPassword(store.PasswordFunc(pw)))
 	}
 	st, err := store.Open(ctx, c.DatabaseURL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return st, nil
-}
-
-// NewFanout builds the fanout handler.
-func NewFanout(c config.Fanout, st fanout.Store, inv fanout.Invoker, log *slog.Logger) *fanout.Handler {
-	arch, price := Pricing(c.Common)
-	return fanout.New(fanout.Config{
-		Probes:     c.Probes,
-		SpanOffset: c.SpanOffset,
-		MaxDelay:   c.MaxDelay,
-		Plan:       c.Plan,
-		Region:     c.Region,
-		MemoryMB:   memoryMB(cost.NominalFanoutMemoryMB),
-		Arch:       arch,
-		Price:      price,
-		EMF:        emfWriter(),
-	}, st, inv, log, time.Now)
-}
-
-// NewProbe builds a probe handler writing to sink.
-func NewProbe(c config.Probe, sink probe.Sink, rec probe.Recorder, sm secrets.SecretsManager, log *slog.Logger) *probe.Handler {
-	checker := check.New(check.Options{
-		Policy:           check.Policy{AllowLoopback: c.AllowLoopback, AllowPrivate: c.AllowPrivate},
-		ReuseConnections: c.ReuseConns,
-	})
-	arch, price := Pricing(c.Common)
-	return probe.New(probe.Config{
-		Location:  c.Location,
-		Region:    c.Region,
-		MemoryMB:  memoryMB(cost.NominalProbeMemoryMB),
-		Arch:      arch,
-		Price:     price,
-		BatchSize: c.BatchSize,
-		EMF:       emfWriter(),
-	}, checker, sink, rec, secrets.New(os.LookupEnv, sm), log)
 }

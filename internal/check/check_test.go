@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/regex"
 )
 
@@ -109,7 +110,7 @@ func TestRun(t *testing.T) {
 		name  string
 		opt   Options
 		req   func(t *testing.T) Request // URL and the rest
-		check func(t *testing.T, r Result)
+		check func(t *testing.T, r record.Result)
 
 		status    int // 0: no response
 		err       string
@@ -217,7 +218,7 @@ func TestRun(t *testing.T) {
 				url := serve(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 				return Request{URL: url, Timeout: short, Regex: mustRegex(t, `x`, time.Second)}
 			},
-			err: ErrTimeout, bodyBytes: 0,
+			err: record.ErrTimeout, bodyBytes: 0,
 		},
 		{
 			name: "hanging TLS handshake times out",
@@ -225,7 +226,7 @@ func TestRun(t *testing.T) {
 			req: func(t *testing.T) Request {
 				return Request{URL: "https://" + silentListener(t) + "/", Timeout: short}
 			},
-			err: ErrTimeout, bodyBytes: 0,
+			err: record.ErrTimeout, bodyBytes: 0,
 		},
 		{
 			name: "slow drip body times out with its status",
@@ -246,7 +247,7 @@ func TestRun(t *testing.T) {
 				})
 				return Request{URL: url, Timeout: short, Regex: mustRegex(t, `x`, time.Second)}
 			},
-			status: 200, err: ErrTimeout, bodyBytes: -1,
+			status: 200, err: record.ErrTimeout, bodyBytes: -1,
 		},
 		{
 			name: "endless body is too large",
@@ -262,7 +263,7 @@ func TestRun(t *testing.T) {
 				})
 				return Request{URL: url, Timeout: 10 * time.Second}
 			},
-			status: 200, err: ErrBodyTooLarge, bodyBytes: 64 << 10,
+			status: 200, err: record.ErrBodyTooLarge, bodyBytes: 64 << 10,
 		},
 		{
 			name: "too large body still reports a match in the part read",
@@ -273,7 +274,7 @@ func TestRun(t *testing.T) {
 				})
 				return Request{URL: url, Regex: mustRegex(t, `welcome`, time.Second)}
 			},
-			status: 200, err: ErrBodyTooLarge, match: ptr(true), bodyBytes: 1 << 10,
+			status: 200, err: record.ErrBodyTooLarge, match: ptr(true), bodyBytes: 1 << 10,
 		},
 		{
 			name: "too large body without a match in the part read leaves it unknown",
@@ -284,7 +285,7 @@ func TestRun(t *testing.T) {
 				})
 				return Request{URL: url, Regex: mustRegex(t, `welcome`, time.Second)}
 			},
-			status: 200, err: ErrBodyTooLarge, bodyBytes: 1 << 10,
+			status: 200, err: record.ErrBodyTooLarge, bodyBytes: 1 << 10,
 		},
 		{
 			name: "regex timeout",
@@ -295,8 +296,8 @@ func TestRun(t *testing.T) {
 				})
 				return Request{URL: url, Regex: mustRegex(t, `(?=a)(a+)+$`, 10*time.Millisecond)}
 			},
-			status: 200, err: ErrRegexTimeout, bodyBytes: 65,
-			check: func(t *testing.T, r Result) {
+			status: 200, err: record.ErrRegexTimeout, bodyBytes: 65,
+			check: func(t *testing.T, r record.Result) {
 				if strings.Contains(r.ErrorDetail, "aaaa") {
 					t.Errorf("ErrorDetail %q quotes the body", r.ErrorDetail)
 				}
@@ -310,7 +311,7 @@ func TestRun(t *testing.T) {
 					http.Redirect(w, r, r.URL.Path, http.StatusFound)
 				})}
 			},
-			status: 302, err: ErrTooManyRedirects, bodyBytes: 0,
+			status: 302, err: record.ErrTooManyRedirects, bodyBytes: 0,
 		},
 		{
 			name: "redirect followed",
@@ -346,7 +347,7 @@ func TestRun(t *testing.T) {
 				t.Cleanup(s.Close)
 				return Request{URL: s.URL}
 			},
-			err: ErrTLS, bodyBytes: 0,
+			err: record.ErrTLS, bodyBytes: 0,
 		},
 		{
 			name: "plain HTTP server behind an https URL",
@@ -354,32 +355,32 @@ func TestRun(t *testing.T) {
 			req: func(t *testing.T) Request {
 				return Request{URL: strings.Replace(serve(t, welcome), "http:", "https:", 1)}
 			},
-			err: ErrTLS, bodyBytes: 0,
+			err: record.ErrTLS, bodyBytes: 0,
 		},
 		{
 			name:   "name that does not resolve",
 			opt:    loopbackOnly,
 			req:    func(t *testing.T) Request { return Request{URL: "http://watcher-check-test.invalid/"} },
-			err:    ErrDNS,
+			err:    record.ErrDNS,
 			status: 0, bodyBytes: 0,
 		},
 		{
 			name: "closed port",
 			opt:  loopbackOnly,
 			req:  func(t *testing.T) Request { return Request{URL: "http://" + closedPort(t) + "/"} },
-			err:  ErrConnect, bodyBytes: 0,
+			err:  record.ErrConnect, bodyBytes: 0,
 		},
 		{
 			name: "bad scheme",
 			opt:  loopbackOnly,
 			req:  func(t *testing.T) Request { return Request{URL: "ftp://example.com/"} },
-			err:  ErrRequest, bodyBytes: 0,
+			err:  record.ErrRequest, bodyBytes: 0,
 		},
 		{
 			name: "bad method",
 			opt:  loopbackOnly,
 			req:  func(t *testing.T) Request { return Request{URL: "http://127.0.0.1/", Method: "GE T"} },
-			err:  ErrRequest, bodyBytes: 0,
+			err:  record.ErrRequest, bodyBytes: 0,
 		},
 	}
 	for _, tt := range tests {
@@ -461,8 +462,8 @@ func TestRunPolicy(t *testing.T) {
 			})
 			url := tt.url(s)
 			got := New(Options{Policy: tt.policy}).Run(context.Background(), &Request{URL: url, Timeout: 5 * time.Second})
-			if got.Error != ErrRefused {
-				t.Fatalf("Error = %q (%s), want %q", got.Error, got.ErrorDetail, ErrRefused)
+			if got.Error != record.ErrRefused {
+				t.Fatalf("Error = %q (%s), want %q", got.Error, got.ErrorDetail, record.ErrRefused)
 			}
 			if !strings.Contains(got.ErrorDetail, "refused") {
 				t.Errorf("ErrorDetail = %q, want it to say refused", got.ErrorDetail)
@@ -632,8 +633,8 @@ func TestRunKeepsSecretsOutOfDetail(t *testing.T) {
 		Username: "monitor", Password: "hunter2",
 		Headers: map[string]string{"Authorization": "Bearer t0ken"},
 	})
-	if got.Error != ErrDNS {
-		t.Fatalf("Error = %q (%s), want %q", got.Error, got.ErrorDetail, ErrDNS)
+	if got.Error != record.ErrDNS {
+		t.Fatalf("Error = %q (%s), want %q", got.Error, got.ErrorDetail, record.ErrDNS)
 	}
 	for _, secret := range []string{"hunter2", "t0ken"} {
 		if strings.Contains(got.ErrorDetail, secret) {
@@ -648,8 +649,8 @@ func TestRunParentContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	got := New(loopbackOnly).Run(ctx, &Request{URL: url, Timeout: time.Minute})
-	if got.Error != ErrTimeout {
-		t.Fatalf("Error = %q (%s), want %q", got.Error, got.ErrorDetail, ErrTimeout)
+	if got.Error != record.ErrTimeout {
+		t.Fatalf("Error = %q (%s), want %q", got.Error, got.ErrorDetail, record.ErrTimeout)
 	}
 }
 

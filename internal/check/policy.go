@@ -18,7 +18,7 @@ type Policy struct {
 }
 
 // RefusedError is the error a check gets when the policy refuses the address
-// it resolved to; Result.Error is then ErrRefused.
+// it resolved to; Result.Error is then record.ErrRefused.
 type RefusedError struct {
 	Addr   netip.Addr
 	Reason string // which kind of address: "loopback", "link-local", ...

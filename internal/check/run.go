@@ -16,12 +16,14 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/record"
 )
 
 // Defaults for Options and Request fields left zero.
 const (
 	DefaultMaxRedirects = 10
-	DefaultTimeout      = 10 * time.Second
 	DefaultUserAgent    = "Watcher/1"
 )
 
@@ -30,14 +32,14 @@ const (
 const maxHeaderBytes = 256 << 10
 
 // errTooManyRedirects is returned by CheckRedirect and classified as
-// ErrTooManyRedirects.
+// record.ErrTooManyRedirects.
 var errTooManyRedirects = errors.New("too many redirects")
 
 // Options configure a Checker. Zero values take the defaults.
 type Options struct {
 	Policy Policy
 	// BodyCap is how much of a body is read and searched (DefaultBodyCap when
-	// not positive); a longer body fails the check with ErrBodyTooLarge.
+	// not positive); a longer body fails the check with record.ErrBodyTooLarge.
 	BodyCap int64
 	// MaxRedirects is how many redirects a check follows (DefaultMaxRedirects
 	// when zero; negative follows none and records the 3xx as it is).
@@ -111,7 +113,7 @@ func New(opt Options) *Checker {
 // Close closes idle connections kept by ReuseConnections.
 func (c *Checker) Close() { c.transport.CloseIdleConnections() }
 
-// Run runs one check. req.Timeout (DefaultTimeout when not positive) bounds
+// Run runs one check. req.Timeout (endpoint.DefaultTimeout when not positive) bounds
 // connecting, sending, the response headers and reading the body; the
 // regex then has its own match timeout (waiting for a backtracking slot, if
 // the body needs one, counts against req.Timeout). ctx can end the check
@@ -123,24 +125,24 @@ func (c *Checker) Close() { c.transport.CloseIdleConnections() }
 // hops and are zero for phases that did not happen (DNS for an IP address,
 // all three on a reused connection).
 //
-// A body longer than the cap fails with ErrBodyTooLarge and keeps its status;
+// A body longer than the cap fails with record.ErrBodyTooLarge and keeps its status;
 // the regex is still searched in the part read and RegexMatch records a match
 // found there, but stays nil when none is (the rest was never read).
-func (c *Checker) Run(ctx context.Context, req *Request) Result {
+func (c *Checker) Run(ctx context.Context, req *Request) record.Result {
 	timeout := req.Timeout
 	if timeout <= 0 {
-		timeout = DefaultTimeout
+		timeout = endpoint.DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	var res Result
+	var res record.Result
 	tl := &timeline{}
 	// The request carries the trace from the start: WithContext would copy it.
 	hr, err := c.newRequest(httptrace.WithClientTrace(ctx, tl.trace()), req)
 	if err != nil {
 		res.StartedAt = time.Now()
-		res.Error, res.ErrorDetail = ErrRequest, detail(err, req)
+		res.Error, res.ErrorDetail = record.ErrRequest, detail(err, req)
 		return res
 	}
 
@@ -179,7 +181,7 @@ func (c *Checker) Run(ctx context.Context, req *Request) Result {
 		res.Error, res.ErrorDetail = classify(err, true), detail(err, req)
 		return res
 	case tooLarge:
-		res.Error, res.ErrorDetail = ErrBodyTooLarge, fmt.Sprintf("body longer than %d bytes", c.bodyCap)
+		res.Error, res.ErrorDetail = record.ErrBodyTooLarge, fmt.Sprintf("body longer than %d bytes", c.bodyCap)
 	}
 	if req.Regex == nil {
 		return res
@@ -188,7 +190,7 @@ func (c *Checker) Run(ctx context.Context, req *Request) Result {
 	ok, err := req.Regex.MatchContext(ctx, body)
 	switch {
 	case err != nil:
-		res.Error, res.ErrorDetail = ErrRegexTimeout, err.Error()
+		res.Error, res.ErrorDetail = record.ErrRegexTimeout, err.Error()
 	case tooLarge && !ok:
 		// Absent from the part read: unknown, not false.
 	default:
@@ -245,26 +247,26 @@ func classify(err error, inBody bool) string {
 	)
 	switch {
 	case errors.As(err, &refused):
-		return ErrRefused
+		return record.ErrRefused
 	case errors.Is(err, errTooManyRedirects):
-		return ErrTooManyRedirects
+		return record.ErrTooManyRedirects
 	case errors.As(err, &dnsErr):
-		return ErrDNS // even when the lookup timed out: that is where it stuck
+		return record.ErrDNS // even when the lookup timed out: that is where it stuck
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return ErrTimeout
+		return record.ErrTimeout
 	case isTLS(err):
-		return ErrTLS
+		return record.ErrTLS
 	case inBody:
-		return ErrRead
+		return record.ErrRead
 	case errors.As(err, &opErr) && opErr.Op == "dial":
-		return ErrConnect
+		return record.ErrConnect
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
-		return ErrRead // the server hung up or broke off before a response
+		return record.ErrRead // the server hung up or broke off before a response
 	case strings.Contains(err.Error(), "malformed HTTP"),
 		strings.Contains(err.Error(), "server response headers exceeded"):
-		return ErrRead
+		return record.ErrRead
 	}
-	return ErrOther
+	return record.ErrOther
 }
 
 // isTLS reports a handshake or certificate failure.
@@ -362,7 +364,7 @@ func (t *timeline) endHop() {
 
 // finish writes the phase times into res. TTFB is to the first byte of the
 // last response.
-func (t *timeline) finish(start time.Time, res *Result) {
+func (t *timeline) finish(start time.Time, res *record.Result) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.endHop()

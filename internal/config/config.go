@@ -44,19 +44,19 @@ type Fanout struct {
 	Common
 	Probes     map[string]string // WATCHER_PROBES: location -> probe function name or ARN
 	SpanOffset time.Duration     // WATCHER_SPAN_OFFSET
-	MaxDelay   time.Duration     // WATCHER_MAX_DELAY: later events are recorded as gaps
+	MaxDelay   time.Duration     // WATCHER_MAX_DELAY: later events are recorded as missed spans
 	Plan       plan.Options      // WATCHER_SHARD_MAX_CHECKS
 }
 
 // Probe configures a probe function.
 type Probe struct {
 	Common
-	Location        string // WATCHER_LOCATION
-	AllowPrivate    bool   // WATCHER_ALLOW_PRIVATE: intranet probes
-	AllowLoopback   bool   // WATCHER_ALLOW_LOOPBACK: local target farm only
-	BatchSize       int    // WATCHER_BATCH_SIZE
-	ResultsQueueURL string // WATCHER_RESULTS_QUEUE_URL: probes without a route to the database
-	ReuseConns      bool   // WATCHER_REUSE_CONNECTIONS: measure the warm path instead
+	Location       string // WATCHER_LOCATION
+	AllowPrivate   bool   // WATCHER_ALLOW_PRIVATE: intranet probes
+	AllowLoopback  bool   // WATCHER_ALLOW_LOOPBACK: local target farm only
+	BatchSize      int    // WATCHER_BATCH_SIZE
+	RecordQueueURL string // WATCHER_RECORD_QUEUE_URL: probes without a route to the database
+	ReuseConns     bool   // WATCHER_REUSE_CONNECTIONS: measure the warm path instead
 }
 
 // Defaults.
@@ -70,7 +70,7 @@ const (
 var known = []string{
 	"WATCHER_PROBES", "WATCHER_SPAN_OFFSET", "WATCHER_MAX_DELAY", "WATCHER_SHARD_MAX_CHECKS",
 	"WATCHER_LOCATION", "WATCHER_ALLOW_PRIVATE", "WATCHER_ALLOW_LOOPBACK", "WATCHER_BATCH_SIZE",
-	"WATCHER_RESULTS_QUEUE_URL", "WATCHER_REUSE_CONNECTIONS", "WATCHER_DB_SECRET_ARN",
+	"WATCHER_RECORD_QUEUE_URL", "WATCHER_REUSE_CONNECTIONS", "WATCHER_DB_SECRET_ARN",
 	"WATCHER_LOCATIONS", "WATCHER_ARCH", "WATCHER_PRICE_GB_SECOND", "WATCHER_PRICE_REQUEST",
 	"WATCHER_PRICE_FIXED",
 }
@@ -247,14 +247,14 @@ func LoadProbe(env Env, environ []string) (Probe, error) {
 	r := &reader{env: env}
 	r.rejectUnknown(environ)
 	c := Probe{
-		Location:        r.str("WATCHER_LOCATION", ""),
-		AllowPrivate:    r.bool("WATCHER_ALLOW_PRIVATE"),
-		AllowLoopback:   r.bool("WATCHER_ALLOW_LOOPBACK"),
-		BatchSize:       r.int("WATCHER_BATCH_SIZE", DefaultBatchSize, 1, 10_000),
-		ResultsQueueURL: r.str("WATCHER_RESULTS_QUEUE_URL", ""),
-		ReuseConns:      r.bool("WATCHER_REUSE_CONNECTIONS"),
+		Location:       r.str("WATCHER_LOCATION", ""),
+		AllowPrivate:   r.bool("WATCHER_ALLOW_PRIVATE"),
+		AllowLoopback:  r.bool("WATCHER_ALLOW_LOOPBACK"),
+		BatchSize:      r.int("WATCHER_BATCH_SIZE", DefaultBatchSize, 1, 10_000),
+		RecordQueueURL: r.str("WATCHER_RECORD_QUEUE_URL", ""),
+		ReuseConns:     r.bool("WATCHER_REUSE_CONNECTIONS"),
 	}
-	c.Common = r.common(c.ResultsQueueURL == "")
+	c.Common = r.common(c.RecordQueueURL == "")
 	if c.Location == "" {
 		r.problems = append(r.problems, "WATCHER_LOCATION: is required")
 	}

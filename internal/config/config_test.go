@@ -39,7 +39,7 @@ func TestLoadProbeDefaults(t *testing.T) {
 		t.Errorf("config %+v", c)
 	}
 	// A probe without a route to the database needs only its queue.
-	if _, err := LoadProbe(envOf(map[string]string{"WATCHER_LOCATION": "us", "WATCHER_RESULTS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/q"})); err != nil {
+	if _, err := LoadProbe(envOf(map[string]string{"WATCHER_LOCATION": "us", "WATCHER_RECORD_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/q"})); err != nil {
 		t.Errorf("queue probe: %v", err)
 	}
 }

@@ -71,7 +71,7 @@ type Report struct {
 	GBSeconds      float64            `json:"gb_seconds"`
 	CostUSD        float64            `json:"cost_usd"` // variable: every invocation's recorded cost
 	CostByFunction map[string]float64 `json:"cost_by_function_usd"`
-	// UnallocatedUSD is fanout cost of spans in which no check ran (gaps,
+	// UnallocatedUSD is fanout cost of spans in which no check ran (missed,
 	// nothing due): in the total, in no location.
 	UnallocatedUSD    float64        `json:"unallocated_usd"`
 	CostPer1000Checks float64        `json:"cost_per_1000_checks_usd"`

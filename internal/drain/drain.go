@@ -1,6 +1,6 @@
 // Package drain is the drain function's handler: it takes batches of
-// results-queue messages (results of probes without a route to the database,
-// and results other probes spilled), writes them to the database and reports
+// record-queue messages (checks and invocation records of probes without a
+// route to the database, and checks other probes spilled), writes them to the database and reports
 // the messages it could not write, so that only those are delivered again
 // and, after enough attempts, moved to the dead-letter queue.
 package drain
@@ -14,15 +14,14 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/watcher-dev/watcher/internal/sqssink"
-	"github.com/watcher-dev/watcher/internal/store"
+	"github.com/watcher-dev/watcher/internal/record"
 )
 
 // Writer is where messages go: the store. Both writes are idempotent, so a
 // message delivered twice changes nothing the second time.
 type Writer interface {
-	WriteMetrics(ctx context.Context, batch []store.Metric) (int, error)
-	RecordInvocation(ctx context.Context, inv store.Invocation) error
+	WriteChecks(ctx context.Context, batch []record.Check) (int, error)
+	RecordInvocation(ctx context.Context, inv record.Invocation) error
 }
 
 // Handler drains one SQS batch per invocation. Safe for concurrent use.
@@ -39,7 +38,7 @@ func New(w Writer, log *slog.Logger) *Handler {
 // Summary counts what one batch did, for logs and local invokes.
 type Summary struct {
 	Messages    int `json:"messages"`
-	Results     int `json:"results"`
+	Checks      int `json:"checks"`
 	Inserted    int `json:"inserted"`
 	Duplicates  int `json:"duplicates"`
 	Invocations int `json:"invocations"`
@@ -70,32 +69,32 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			continue
 		}
 		sum.Failed++
-		if errors.Is(err, sqssink.ErrFormat) {
+		if errors.Is(err, record.ErrFormat) {
 			sum.Malformed++
 		}
 		h.log.Error("drain message", "message_id", rec.MessageId, "receive_count", rec.Attributes["ApproximateReceiveCount"], "err", err)
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 	}
-	h.log.Info("drained", "messages", sum.Messages, "results", sum.Results, "inserted", sum.Inserted,
+	h.log.Info("drained", "messages", sum.Messages, "checks", sum.Checks, "inserted", sum.Inserted,
 		"duplicates", sum.Duplicates, "invocations", sum.Invocations, "failed", sum.Failed, "malformed", sum.Malformed)
 	return resp, sum
 }
 
 func (h *Handler) message(ctx context.Context, rec events.SQSMessage, sum *Summary) error {
-	msg, err := sqssink.Decode([]byte(rec.Body))
+	msg, err := record.Decode([]byte(rec.Body))
 	if err != nil {
 		return err
 	}
 	switch msg.Kind {
-	case sqssink.KindMetrics:
-		n, err := h.w.WriteMetrics(ctx, msg.Metrics)
+	case record.KindChecks:
+		n, err := h.w.WriteChecks(ctx, msg.Checks)
 		if err != nil {
-			return fmt.Errorf("write %d results: %w", len(msg.Metrics), err)
+			return fmt.Errorf("write %d checks: %w", len(msg.Checks), err)
 		}
-		sum.Results += len(msg.Metrics)
+		sum.Checks += len(msg.Checks)
 		sum.Inserted += n
-		sum.Duplicates += len(msg.Metrics) - n
-	case sqssink.KindInvocation:
+		sum.Duplicates += len(msg.Checks) - n
+	case record.KindInvocation:
 		if err := h.w.RecordInvocation(ctx, *msg.Invocation); err != nil {
 			return fmt.Errorf("record invocation: %w", err)
 		}

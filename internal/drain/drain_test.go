@@ -12,9 +12,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/watcher-dev/watcher/internal/check"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
-	"github.com/watcher-dev/watcher/internal/sqssink"
+	"github.com/watcher-dev/watcher/internal/queue"
+	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -22,15 +22,15 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func results(location string, first int64, n int) []store.Metric {
+func results(location string, first int64, n int) []record.Check {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	out := make([]store.Metric, n)
+	out := make([]record.Check, n)
 	for i := range out {
 		code := 200
-		out[i] = store.Metric{
-			EndpointID: first + int64(i), Location: location, ScheduledAt: at.Add(time.Duration(i) * time.Second),
+		out[i] = record.Check{
+			EndpointID: first + int64(i), Location: location, PlannedAt: at.Add(time.Duration(i) * time.Second),
 			Lateness: 3 * time.Millisecond,
-			Result:   check.Result{StartedAt: at.Add(time.Duration(i) * time.Second), ResponseTime: 15 * time.Millisecond, StatusCode: &code},
+			Result:   record.Result{StartedAt: at.Add(time.Duration(i) * time.Second), ResponseTime: 15 * time.Millisecond, StatusCode: &code},
 		}
 	}
 	return out
@@ -55,18 +55,18 @@ func event(t *testing.T, bodies map[string][]byte) events.SQSEvent {
 	return ev
 }
 
-func encode(t *testing.T, ms []store.Metric) []byte {
+func encode(t *testing.T, ms []record.Check) []byte {
 	t.Helper()
-	msgs, err := sqssink.EncodeMetrics(ms, sqssink.MaxMessageBytes)
+	msgs, err := record.EncodeChecks(ms, queue.MaxMessageBytes)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("EncodeMetrics: %d messages, %v", len(msgs), err)
 	}
 	return msgs[0].Body
 }
 
-func invocationBody(t *testing.T, inv store.Invocation) []byte {
+func invocationBody(t *testing.T, inv record.Invocation) []byte {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{"v": sqssink.Version, "kind": sqssink.KindInvocation, "invocation": inv})
+	b, err := json.Marshal(map[string]any{"v": record.Version, "kind": record.KindInvocation, "invocation": inv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestHandle(t *testing.T) {
 	defer st.Close()
 	h := New(st, quiet())
 	shard, span := 2, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	inv := store.Invocation{Function: "probe", Location: "intranet-a", Region: "eu-west-1", MemoryMB: 512, Shard: &shard,
+	inv := record.Invocation{Function: "probe", Location: "intranet-a", Region: "eu-west-1", MemoryMB: 512, Shard: &shard,
 		SpanStart: &span, StartedAt: time.Date(2026, 3, 1, 11, 59, 50, 0, time.UTC),
 		Duration: 75 * time.Second, ChecksPlanned: 30, ChecksDone: 30, ChecksWritten: 30}
 
@@ -105,7 +105,7 @@ func TestHandle(t *testing.T) {
 	if got := failed(resp); !slices.Equal(got, []string{"d-garbage", "e-future"}) {
 		t.Errorf("failures %v, want the two unreadable messages", got)
 	}
-	want := Summary{Messages: 5, Results: 30, Inserted: 30, Invocations: 1, Failed: 2, Malformed: 2}
+	want := Summary{Messages: 5, Checks: 30, Inserted: 30, Invocations: 1, Failed: 2, Malformed: 2}
 	if sum != want {
 		t.Errorf("summary %+v, want %+v", sum, want)
 	}
@@ -116,7 +116,7 @@ func TestHandle(t *testing.T) {
 		t.Errorf("redelivery: failures %v, summary %+v; want 20 duplicates", resp.BatchItemFailures, sum)
 	}
 
-	stored, err := st.Metrics(ctx, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))
+	stored, err := st.Checks(ctx, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestInvokeFixture(t *testing.T) {
 	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "2d3c1b0a-0000-4000-8000-000000000002" {
 		t.Errorf("response %s, want the malformed message failed", out)
 	}
-	stored, err := st.Metrics(ctx, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
+	stored, err := st.Checks(ctx, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,14 @@
 // Package endpoint owns the definition of a monitored endpoint: its fields,
-// their defaults and limits, and the YAML file operators keep them in.
+// their defaults and limits, and its import identity. (internal/endpointfile
+// reads the YAML file operators keep them in.)
 package endpoint
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -11,9 +16,12 @@ import (
 const (
 	MinInterval     = 5 * time.Second
 	MaxInterval     = 300 * time.Second
-	DefaultTimeout  = 10 * time.Second
+	DefaultInterval = 60 * time.Second
+	DefaultTimeout  = 10 * time.Second // the whole check, up to the end of the body
 	DefaultMethod   = http.MethodGet
 	DefaultLocation = "home"
+	// RegexMatchTimeout bounds one backtracking regex evaluation.
+	RegexMatchTimeout = time.Second
 )
 
 // Methods lists the HTTP methods an endpoint may use.
@@ -64,4 +72,30 @@ func (b *BasicAuth) Ref() string {
 		return "secret:" + b.PasswordSecret
 	}
 	return ""
+}
+
+// Key is the endpoint's stable import identity: its name when it has one,
+// otherwise a digest of what makes it a distinct check (not its interval,
+// timeout or enabled flag, which an import may change in place).
+func (e *Endpoint) Key() string {
+	if e.Name != "" {
+		return "name:" + e.Name
+	}
+	h := sha256.New()
+	parts := []string{e.URL, e.Method, e.Body, e.Regex, e.Location}
+	if e.BasicAuth != nil {
+		parts = append(parts, e.BasicAuth.Username)
+	}
+	keys := make([]string, 0, len(e.Headers))
+	for k := range e.Headers {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		parts = append(parts, k+":"+e.Headers[k])
+	}
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:%s\x00", len(p), p)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:32]
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/fanout"
+	"github.com/watcher-dev/watcher/internal/meter"
 	"github.com/watcher-dev/watcher/internal/plan"
 )
 
@@ -29,7 +30,7 @@ func TestFanoutRecordsItsCost(t *testing.T) {
 	h := fanout.New(fanout.Config{
 		Probes:     map[string]string{"home": "probe-home"},
 		SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute, Plan: plan.DefaultOptions,
-		Region: "eu-south-1", MemoryMB: 256, Arch: cost.X86, EMF: &emf,
+		Meter: meter.Config{Region: "eu-south-1", MemoryMB: 256, Arch: cost.X86, EMF: &emf},
 	}, st, &shardCollector{shards: map[string][]plan.Shard{}}, slog.New(slog.NewTextHandler(io.Discard, nil)), clock)
 	if _, err := h.Run(context.Background(), scheduled); err != nil {
 		t.Fatal(err)

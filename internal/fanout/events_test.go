@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/watcher-dev/watcher/internal/fanout"
+	"github.com/watcher-dev/watcher/internal/meter"
 	"github.com/watcher-dev/watcher/internal/plan"
-	"github.com/watcher-dev/watcher/internal/store"
+	"github.com/watcher-dev/watcher/internal/record"
 )
 
 // TestFanoutUnderEventFaults delivers scheduled events as EventBridge may:
@@ -19,7 +20,7 @@ import (
 // five minutes. On a controlled clock against the real database it checks
 // that every span is dispatched at most once, that events still in time run
 // whatever their order, and that every minute whose event never came ends
-// up in the ledger as a gap, none of them twice.
+// up in the ledger as missed, none of them twice.
 func TestFanoutUnderEventFaults(t *testing.T) {
 	ctx := context.Background()
 	st, _ := setup(t, demo(60, "home"))
@@ -43,19 +44,19 @@ func TestFanoutUnderEventFaults(t *testing.T) {
 		wantStatus string
 		wantMissed int
 	}{
-		{"first event on time", 0, time.Second, fanout.StatusDispatched, 0},
-		{"the same event again", 0, 20 * time.Second, fanout.StatusDuplicate, 0},
-		{"minute 2 before minute 1", 2, 2 * time.Second, fanout.StatusDispatched, 0},
-		{"minute 1 a minute late, after minute 2", 1, 64 * time.Second, fanout.StatusDispatched, 0},
-		{"minute 3 on time", 3, time.Second, fanout.StatusDispatched, 0},
-		{"minute 3 again, a minute late", 3, 59 * time.Second, fanout.StatusDuplicate, 0},
+		{"first event on time", 0, time.Second, record.SpanDispatched, 0},
+		{"the same event again", 0, 20 * time.Second, record.SpanDuplicate, 0},
+		{"minute 2 before minute 1", 2, 2 * time.Second, record.SpanDispatched, 0},
+		{"minute 1 a minute late, after minute 2", 1, 64 * time.Second, record.SpanDispatched, 0},
+		{"minute 3 on time", 3, time.Second, record.SpanDispatched, 0},
+		{"minute 3 again, a minute late", 3, 59 * time.Second, record.SpanDuplicate, 0},
 		// Minutes 4 to 8: no event at all.
-		{"minute 9 after five silent minutes: 4, 5, 6 are past saving", 9, time.Second, fanout.StatusDispatched, 3},
-		{"minute 10: now 7 is too", 10, time.Second, fanout.StatusDispatched, 1},
-		{"minute 8 arrives far too late", 8, 150 * time.Second, fanout.StatusGap, 0},
-		{"minute 7 arrives after its gap", 7, 200 * time.Second, fanout.StatusGap, 0},
-		{"minute 11 on time: nothing left to find", 11, time.Second, fanout.StatusDispatched, 0},
-		{"minute 10 again, late", 10, 90 * time.Second, fanout.StatusDuplicate, 0},
+		{"minute 9 after five silent minutes: 4, 5, 6 are past saving", 9, time.Second, record.SpanDispatched, 3},
+		{"minute 10: now 7 is too", 10, time.Second, record.SpanDispatched, 1},
+		{"minute 8 arrives far too late", 8, 150 * time.Second, record.SpanMissed, 0},
+		{"minute 7 arrives after its gap", 7, 200 * time.Second, record.SpanMissed, 0},
+		{"minute 11 on time: nothing left to find", 11, time.Second, record.SpanDispatched, 0},
+		{"minute 10 again, late", 10, 90 * time.Second, record.SpanDuplicate, 0},
 	}
 	dispatches := map[time.Time]int{}
 	for _, s := range steps {
@@ -67,7 +68,7 @@ func TestFanoutUnderEventFaults(t *testing.T) {
 		if sum.Status != s.wantStatus || sum.Missed != s.wantMissed {
 			t.Errorf("%s: status %q, %d missed spans; want %q, %d", s.name, sum.Status, sum.Missed, s.wantStatus, s.wantMissed)
 		}
-		if sum.Status == fanout.StatusDispatched {
+		if sum.Status == record.SpanDispatched {
 			dispatches[sum.SpanStart]++
 		}
 	}
@@ -87,7 +88,7 @@ func TestFanoutUnderEventFaults(t *testing.T) {
 		t.Errorf("shards for %d spans, want 7", len(byStart))
 	}
 
-	// The ledger holds every minute once: dispatched or a gap.
+	// The ledger holds every minute once: dispatched or missed.
 	spans, err := st.Spans(ctx, m0)
 	if err != nil {
 		t.Fatal(err)
@@ -97,9 +98,9 @@ func TestFanoutUnderEventFaults(t *testing.T) {
 		got[sp.Start] = sp.Status
 	}
 	for i := 0; i <= 11; i++ {
-		want := store.SpanDispatched
+		want := record.SpanDispatched
 		if i >= 4 && i <= 8 {
-			want = store.SpanGap
+			want = record.SpanMissed
 		}
 		if start := plan.SpanFor(minute(i), offset).Start; got[start] != want {
 			t.Errorf("ledger at minute %d: %q, want %q", i, got[start], want)
@@ -111,8 +112,8 @@ func TestFanoutUnderEventFaults(t *testing.T) {
 }
 
 // TestFanoutMissedSpansBounded: a fresh ledger has missed nothing, and after
-// a long silence only the look-back window is recorded as gaps. The EMF
-// line's SpansMissed, which the alarm reads, counts those gaps and a span
+// a long silence only the look-back window is recorded as missed. The EMF
+// line's SpansMissed, which the alarm reads, counts those missed spans and a span
 // refused for a late event.
 func TestFanoutMissedSpansBounded(t *testing.T) {
 	ctx := context.Background()
@@ -138,7 +139,7 @@ func TestFanoutMissedSpansBounded(t *testing.T) {
 				lines bytes.Buffer
 			)
 			h := fanout.New(fanout.Config{
-				Probes: map[string]string{"home": "probe-home"}, SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute, EMF: &lines,
+				Probes: map[string]string{"home": "probe-home"}, SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute, Meter: meter.Config{EMF: &lines},
 			}, st, &shardCollector{shards: map[string][]plan.Shard{}}, slog.New(slog.DiscardHandler), func() time.Time { return now })
 			for _, b := range tt.before {
 				now = m0.Add(b).Add(time.Second)

@@ -8,16 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/emf"
 	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/meter"
 	"github.com/watcher-dev/watcher/internal/plan"
-	"github.com/watcher-dev/watcher/internal/store"
+	"github.com/watcher-dev/watcher/internal/record"
+	"golang.org/x/sync/errgroup"
 )
 
 // Source loads the enabled endpoints in one query.
@@ -26,18 +26,13 @@ type Source interface {
 }
 
 // Ledger remembers dispatched spans, so a duplicate delivery plans nothing
-// twice, and gaps, so a span that never ran is visible.
+// twice, and missed spans, so a span whose checks never ran is visible.
 type Ledger interface {
 	ClaimSpan(ctx context.Context, spanStart time.Time, shards, checks int) (bool, error)
-	RecordGap(ctx context.Context, spanStart time.Time, detail string) error
+	RecordMissed(ctx context.Context, spanStart time.Time, detail string) error
 	// LedgerSpans returns the span starts recorded in [from, to), oldest
 	// first, preceded by the latest one before from if any.
 	LedgerSpans(ctx context.Context, from, to time.Time) ([]time.Time, error)
-}
-
-// Recorder keeps one row per invocation.
-type Recorder interface {
-	RecordInvocation(ctx context.Context, inv store.Invocation) error
 }
 
 // Invoker starts a function asynchronously: the Lambda Invoke API with
@@ -50,7 +45,7 @@ type Invoker interface {
 type Store interface {
 	Source
 	Ledger
-	Recorder
+	meter.Recorder
 }
 
 // Config tunes the fanout.
@@ -59,15 +54,10 @@ type Config struct {
 	SpanOffset time.Duration
 	MaxDelay   time.Duration
 	Plan       plan.Options
-	Region     string
-	MemoryMB   int
-	Arch       string     // arm64 or x86_64, as priced
-	Price      cost.Price // zero: the price table's for Region and Arch
+	// Meter prices and reports each invocation; its Function is "fanout".
+	Meter meter.Config
 	// Parallel bounds concurrent Invoke calls.
 	Parallel int
-	// EMF receives one CloudWatch Embedded Metric Format line per
-	// invocation (stdout in Lambda); nil writes none.
-	EMF io.Writer
 }
 
 // Handler plans spans. One Handler serves every invocation of a warm function.
@@ -75,6 +65,7 @@ type Handler struct {
 	cfg     Config
 	store   Store
 	invoker Invoker
+	meter   *meter.Meter
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -90,7 +81,8 @@ func New(cfg Config, st Store, inv Invoker, log *slog.Logger, now func() time.Ti
 	if cfg.Plan.MaxChecks <= 0 {
 		cfg.Plan = plan.DefaultOptions
 	}
-	return &Handler{cfg: cfg, store: st, invoker: inv, log: log, now: now}
+	cfg.Meter.Function = "fanout"
+	return &Handler{cfg: cfg, store: st, invoker: inv, meter: meter.New(cfg.Meter, st, log), log: log, now: now}
 }
 
 // Event is the part of an EventBridge scheduled event the fanout reads.
@@ -101,7 +93,7 @@ type Event struct {
 // Summary is what an invocation returns and logs.
 type Summary struct {
 	SpanStart  time.Time      `json:"span_start"`
-	Status     string         `json:"status"` // dispatched, duplicate, gap
+	Status     string         `json:"status"` // record.SpanDispatched, SpanDuplicate or SpanMissed
 	Endpoints  int            `json:"endpoints"`
 	Checks     int            `json:"checks"`
 	Shards     int            `json:"shards"`
@@ -109,17 +101,10 @@ type Summary struct {
 	FailedChks int            `json:"failed_checks"`
 	ByLocation map[string]int `json:"checks_by_location,omitempty"`
 	Stale      bool           `json:"stale_endpoints,omitempty"` // planned from the last list read
-	// Missed counts earlier spans whose event never came, recorded as gaps
-	// by this invocation.
+	// Missed counts earlier spans whose event never came, recorded as
+	// missed by this invocation.
 	Missed int `json:"missed_spans,omitempty"`
 }
-
-// Statuses of a span.
-const (
-	StatusDispatched = "dispatched"
-	StatusDuplicate  = "duplicate"
-	StatusGap        = "gap"
-)
 
 // ErrNoEvent is returned for an event without a scheduled time.
 var ErrNoEvent = errors.New(`scheduled event has no "time"`)
@@ -145,25 +130,22 @@ func (h *Handler) Run(ctx context.Context, scheduled time.Time) (Summary, error)
 	start := h.now()
 	span := plan.SpanFor(scheduled, h.cfg.SpanOffset)
 	sum := Summary{SpanStart: span.Start}
-	inv := store.Invocation{Function: "fanout", Region: h.cfg.Region, MemoryMB: h.cfg.MemoryMB, SpanStart: &span.Start, StartedAt: start}
+	inv := record.Invocation{SpanStart: &span.Start, StartedAt: start}
 	defer func() {
 		inv.Duration = h.now().Sub(start)
 		inv.ChecksPlanned = sum.Checks
-		gaps := sum.Missed
-		if sum.Status == StatusGap {
-			gaps++
-		}
-		h.record(ctx, inv, gaps)
+		h.close(ctx, inv, &sum)
 	}()
 
 	sum.Missed = h.recordMissed(ctx, span, start)
 
-	if late := start.Sub(scheduled); late > h.cfg.MaxDelay {
-		sum.Status = StatusGap
-		detail := fmt.Sprintf("event for %s delivered %s late (limit %s)", scheduled.UTC().Format(time.RFC3339), late.Round(time.Second), h.cfg.MaxDelay)
-		h.log.Error("span not planned", "span_start", span.Start, "reason", detail)
-		if err := h.store.RecordGap(ctx, span.Start, detail); err != nil {
-			h.log.Error("record gap", "err", err)
+	if plan.TooLate(scheduled, start, h.cfg.MaxDelay) {
+		sum.Status = record.SpanMissed
+		detail := fmt.Sprintf("event for %s delivered %s late (limit %s)", scheduled.UTC().Format(time.RFC3339),
+			start.Sub(scheduled).Round(time.Second), h.cfg.MaxDelay)
+		h.log.Error("span missed: its event came too late", "span_start", span.Start, "reason", detail)
+		if err := h.store.RecordMissed(ctx, span.Start, detail); err != nil {
+			h.log.Error("record missed span", "err", err)
 		}
 		return sum, nil
 	}
@@ -185,15 +167,15 @@ func (h *Handler) Run(ctx context.Context, scheduled time.Time) (Summary, error)
 	claimed, err := h.store.ClaimSpan(ctx, span.Start, len(shards), sum.Checks)
 	switch {
 	case err != nil:
-		// The ledger is best effort: the unique key on metrics makes a repeat harmless.
+		// The ledger is best effort: the unique key on checks makes a repeat harmless.
 		h.log.Warn("span ledger unavailable; dispatching anyway", "span_start", span.Start, "err", err)
 	case !claimed:
-		sum.Status = StatusDuplicate
+		sum.Status = record.SpanDuplicate
 		h.log.Info("span already dispatched; duplicate event ignored", "span_start", span.Start)
 		return sum, nil
 	}
 
-	sum.Status = StatusDispatched
+	sum.Status = record.SpanDispatched
 	failed, sent := h.dispatch(ctx, shards)
 	inv.PayloadBytes = sent
 	for _, s := range failed {
@@ -208,46 +190,24 @@ func (h *Handler) Run(ctx context.Context, scheduled time.Time) (Summary, error)
 	return sum, nil
 }
 
-// Bounds of the search for spans whose event never came.
-const (
-	// gapLookBack is how far before the current span the ledger is read.
-	gapLookBack = 60 * time.Minute
-	// gapGrace is added to MaxDelay before a missing span counts as missed,
-	// so that an event being handled at that very moment keeps its span.
-	gapGrace = 30 * time.Second
-)
-
-// recordMissed records as gaps the spans before span whose event never came,
-// and returns how many it recorded. A span counts as missed when it is
-// absent from the ledger, later than the last span recorded before it (a
-// fresh ledger has missed nothing) and within gapLookBack, and its event
-// would by now be refused as too late: one that may still come, late or out
-// of order, must find its span free. The ledger is best effort, like
-// ClaimSpan: when it cannot be read nothing is recorded, and a later event
-// finds the same spans missing.
+// recordMissed records as missed the spans before span whose event never
+// came (plan.MissedSpans says which), and returns how many it recorded. The
+// ledger is best effort, like ClaimSpan: when it cannot be read nothing is
+// recorded, and a later event finds the same spans missing.
 func (h *Handler) recordMissed(ctx context.Context, span plan.Span, now time.Time) int {
-	known, err := h.store.LedgerSpans(ctx, span.Start.Add(-gapLookBack), span.Start)
+	from, to := plan.MissedWindow(span)
+	known, err := h.store.LedgerSpans(ctx, from, to)
 	if err != nil {
 		h.log.Warn("span ledger unreadable; missed spans not looked for", "span_start", span.Start, "err", err)
 		return 0
 	}
-	if len(known) == 0 {
-		return 0
-	}
-	seen := make(map[int64]bool, len(known))
-	for _, t := range known {
-		seen[t.UnixMicro()] = true
-	}
 	missed := 0
-	for s := span.Start.Add(-gapLookBack); s.Before(span.Start); s = s.Add(plan.SpanLength) {
+	for _, s := range plan.MissedSpans(known, span, now, h.cfg.SpanOffset, h.cfg.MaxDelay) {
 		scheduled := s.Add(-h.cfg.SpanOffset)
-		if !s.After(known[0]) || seen[s.UnixMicro()] || now.Sub(scheduled) <= h.cfg.MaxDelay+gapGrace {
-			continue
-		}
 		detail := fmt.Sprintf("no scheduled event for %s arrived by %s (limit %s)",
 			scheduled.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), h.cfg.MaxDelay)
-		if err := h.store.RecordGap(ctx, s, detail); err != nil {
-			h.log.Error("record gap", "span_start", s, "err", err)
+		if err := h.store.RecordMissed(ctx, s, detail); err != nil {
+			h.log.Error("record missed span", "span_start", s, "err", err)
 			continue
 		}
 		h.log.Error("span missed: its event never came", "span_start", s)
@@ -276,10 +236,10 @@ func (h *Handler) endpoints(ctx context.Context, sum *Summary) ([]endpoint.Endpo
 // shards that could not be dispatched and the payload bytes sent.
 func (h *Handler) dispatch(ctx context.Context, shards []plan.Shard) (failed []plan.Shard, sent int) {
 	var (
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-		slots = make(chan struct{}, h.cfg.Parallel)
+		mu sync.Mutex
+		g  errgroup.Group
 	)
+	g.SetLimit(h.cfg.Parallel)
 	fail := func(s plan.Shard, err error) {
 		h.log.Error("dispatch shard", "location", s.Location, "shard", s.Index, "checks", s.Checks, "err", err)
 		mu.Lock()
@@ -297,59 +257,42 @@ func (h *Handler) dispatch(ctx context.Context, shards []plan.Shard) (failed []p
 			fail(s, fmt.Errorf("encode shard: %w", err))
 			continue
 		}
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
+		g.Go(func() error {
 			if err := h.invoker.Invoke(ctx, fn, payload); err != nil {
 				fail(s, fmt.Errorf("invoke %s: %w", fn, err))
-				return
+				return nil // one shard's failure stops no other
 			}
 			mu.Lock()
 			sent += len(payload)
 			mu.Unlock()
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every Go func returns nil
 	return failed, sent
 }
 
-// record prices the invocation, stores it and writes its EMF line; gaps is
-// how many spans this invocation recorded as gaps.
-func (h *Handler) record(ctx context.Context, inv store.Invocation, gaps int) {
-	inv.Arch = h.cfg.Arch
-	billed, usd, priced := cost.Invocation(h.cfg.Price.Or(h.cfg.Region, h.cfg.Arch), inv.MemoryMB, inv.Duration)
-	inv.Billed = billed
-	if priced {
-		inv.CostUSD = &usd
+// close prices, records and reports the invocation. SpansMissed counts the
+// spans this invocation recorded as missed, its own included.
+func (h *Handler) close(ctx context.Context, inv record.Invocation, sum *Summary) {
+	missed := sum.Missed
+	if sum.Status == record.SpanMissed {
+		missed++
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := h.store.RecordInvocation(rctx, inv); err != nil {
-		h.log.Warn("record invocation", "err", err)
-	}
-	if h.cfg.EMF == nil {
-		return
-	}
-	// Lateness is the event's delivery delay: how long after its
-	// scheduled minute the fanout started.
-	var late time.Duration
-	if inv.SpanStart != nil {
-		late = max(0, inv.StartedAt.Sub(inv.SpanStart.Add(-h.cfg.SpanOffset)))
-	}
+	// Lateness is the event's delivery delay: how long after its scheduled
+	// minute the fanout started.
+	late := max(0, inv.StartedAt.Sub(inv.SpanStart.Add(-h.cfg.SpanOffset)))
 	failed := 0.0
 	if inv.Error != "" {
 		failed = 1
 	}
-	err := emf.Write(h.cfg.EMF, h.now(), map[string]string{"function": "fanout", "location": "all"}, []emf.Metric{
+	h.meter.Close(ctx, inv, "all", []emf.Metric{
 		{Name: "ChecksPlanned", Unit: "Count", Value: float64(inv.ChecksPlanned)},
 		{Name: "Failures", Unit: "Count", Value: failed},
-		{Name: "SpansMissed", Unit: "Count", Value: float64(gaps)},
-		{Name: "Lateness", Unit: "Milliseconds", Value: float64(late.Microseconds()) / 1000},
-		{Name: "Duration", Unit: "Milliseconds", Value: float64(inv.Duration.Microseconds()) / 1000},
-		{Name: "CostUSD", Unit: "None", Value: usd},
-	})
-	if err != nil {
-		h.log.Warn("write metrics line", "err", err)
-	}
+		{Name: "SpansMissed", Unit: "Count", Value: float64(missed)},
+		{Name: "Lateness", Unit: "Milliseconds", Value: record.MS(late)},
+	}, recordTimeout)
 }
+
+// recordTimeout bounds the write of the invocation record.
+const recordTimeout = 5 * time.Second

@@ -15,6 +15,7 @@ import (
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/fanout"
 	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -108,7 +109,7 @@ func TestFanoutDispatchesEveryDueCheck(t *testing.T) {
 			eu = append(eu, e)
 		}
 	}
-	if sum.Status != fanout.StatusDispatched || sum.Checks != plan.Count(eps, span) || sum.Failed != 0 {
+	if sum.Status != record.SpanDispatched || sum.Checks != plan.Count(eps, span) || sum.Failed != 0 {
 		t.Errorf("summary %+v, want dispatched %d checks", sum, plan.Count(eps, span))
 	}
 	if got, want := col.checks("probe-home"), plan.Count(home, span); got != want {
@@ -131,12 +132,12 @@ func TestFanoutDispatchesEveryDueCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum2.Status != fanout.StatusDuplicate || len(col.shards["probe-home"]) != before {
+	if sum2.Status != record.SpanDuplicate || len(col.shards["probe-home"]) != before {
 		t.Errorf("duplicate event: status %q, shards %d -> %d", sum2.Status, before, len(col.shards["probe-home"]))
 	}
 }
 
-func TestFanoutRecordsGapForLateEvent(t *testing.T) {
+func TestFanoutRecordsMissedSpanForLateEvent(t *testing.T) {
 	st, u := setup(t, demo(10, "home"))
 	scheduled := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	col := &shardCollector{shards: map[string][]plan.Shard{}}
@@ -147,7 +148,7 @@ func TestFanoutRecordsGapForLateEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Status != fanout.StatusGap || len(col.shards) != 0 {
+	if sum.Status != record.SpanMissed || len(col.shards) != 0 {
 		t.Errorf("late event: %+v, %d functions invoked", sum, len(col.shards))
 	}
 	conn, err := pgx.Connect(context.Background(), u)
@@ -159,8 +160,8 @@ func TestFanoutRecordsGapForLateEvent(t *testing.T) {
 	if err := conn.QueryRow(context.Background(), `SELECT status FROM spans WHERE span_start = $1`, sum.SpanStart).Scan(&status); err != nil {
 		t.Fatal(err)
 	}
-	if status != "gap" {
-		t.Errorf("ledger status %q, want gap", status)
+	if status != record.SpanMissed {
+		t.Errorf("ledger status %q, want %q", status, record.SpanMissed)
 	}
 }
 

@@ -142,7 +142,7 @@ func TestProbeBootstrapUnderRIE(t *testing.T) {
 	defer conn.Close(ctx)
 	var rows, matched, unmatched int
 	err = conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE regex_match), count(*) FILTER (WHERE NOT regex_match)
-		FROM metrics WHERE status_code = 200 AND error IS NULL`).Scan(&rows, &matched, &unmatched)
+		FROM checks WHERE status_code = 200 AND error IS NULL`).Scan(&rows, &matched, &unmatched)
 	if err != nil {
 		t.Fatal(err)
 	}

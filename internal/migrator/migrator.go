@@ -23,6 +23,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/watcher-dev/watcher/internal/record"
+	"github.com/watcher-dev/watcher/migrations"
 )
 
 // SecretsManager is the one call the migrator makes to AWS.
@@ -249,7 +252,7 @@ func (h *Handler) Run(ctx context.Context) (Summary, error) {
 	if err := EnsureRoles(ctx, conn, h.opt); err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{Roles: []string{RoleFanout, RoleProbe}, IAM: h.opt.IAM, Duration: float64(time.Since(start).Microseconds()) / 1000}
+	sum := Summary{Roles: []string{migrations.RoleFanout, migrations.RoleProbe}, IAM: h.opt.IAM, Duration: record.MS(time.Since(start))}
 	h.log.Info("migrated", "roles", sum.Roles, "iam", sum.IAM, "duration_ms", sum.Duration)
 	return sum, nil
 }

@@ -21,10 +21,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/watcher-dev/watcher/internal/check"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
+	"github.com/watcher-dev/watcher/migrations"
 )
 
 // Roles are cluster-wide, so these tests share them and do not run in
@@ -114,7 +115,7 @@ func TestRolePrivileges(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Something granted by hand is taken back by the next run.
-	if _, err := owner.Exec(ctx, "GRANT DELETE, SELECT ON metrics, endpoints TO watcher_probe"); err != nil {
+	if _, err := owner.Exec(ctx, "GRANT DELETE, SELECT ON checks, endpoints TO watcher_probe"); err != nil {
 		t.Fatal(err)
 	}
 	if err := EnsureRoles(ctx, owner, Options{}); err != nil {
@@ -132,26 +133,26 @@ func TestRolePrivileges(t *testing.T) {
 
 	at := time.Now().UTC().Truncate(time.Minute)
 	code := 200
-	metric := store.Metric{EndpointID: 1, Location: "home", ScheduledAt: at, Result: check.Result{StartedAt: at, ResponseTime: time.Millisecond, StatusCode: &code}}
-	inv := store.Invocation{Function: "probe", Location: "home", StartedAt: at, Duration: time.Second}
+	metric := record.Check{EndpointID: 1, Location: "home", PlannedAt: at, Result: record.Result{StartedAt: at, ResponseTime: time.Millisecond, StatusCode: &code}}
+	inv := record.Invocation{Function: "probe", Location: "home", StartedAt: at, Duration: time.Second}
 
 	t.Run("probe", func(t *testing.T) {
-		st, err := store.Open(ctx, as(t, dbURL, RoleProbe))
+		st, err := store.Open(ctx, as(t, dbURL, migrations.RoleProbe))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		if n, err := st.WriteMetrics(ctx, []store.Metric{metric, metric}); err != nil || n != 1 {
-			t.Errorf("WriteMetrics = %d, %v; want 1 row%s", n, err, conflictHint(err))
+		if n, err := st.WriteChecks(ctx, []record.Check{metric, metric}); err != nil || n != 1 {
+			t.Errorf("WriteChecks = %d, %v; want 1 row%s", n, err, conflictHint(err))
 		}
 		if err := st.RecordInvocation(ctx, inv); err != nil {
 			t.Errorf("RecordInvocation: %v", err)
 		}
-		conn := connect(t, as(t, dbURL, RoleProbe))
+		conn := connect(t, as(t, dbURL, migrations.RoleProbe))
 		for _, sql := range []string{
-			"SELECT * FROM endpoints", "SELECT * FROM metrics", "SELECT * FROM invocations",
-			"DELETE FROM metrics", "UPDATE metrics SET error = 'x'", "TRUNCATE metrics", "DELETE FROM invocations",
-			"INSERT INTO spans (span_start, status) VALUES (now(), 'gap')", "INSERT INTO endpoints (key, url, interval_ms, timeout_ms, location) VALUES ('k', 'u', 5000, 5000, 'home')",
+			"SELECT * FROM endpoints", "SELECT * FROM checks", "SELECT * FROM invocations",
+			"DELETE FROM checks", "UPDATE checks SET error = 'x'", "TRUNCATE checks", "DELETE FROM invocations",
+			"INSERT INTO spans (span_start, status) VALUES (now(), 'missed')", "INSERT INTO endpoints (key, url, interval_ms, timeout_ms, location) VALUES ('k', 'u', 5000, 5000, 'home')",
 			"CREATE TABLE mine (x int)", "CREATE TEMPORARY TABLE mine (x int)", "SELECT watcher_ensure_partitions(1)",
 		} {
 			if _, err := conn.Exec(ctx, sql); !isDenied(err) {
@@ -160,7 +161,7 @@ func TestRolePrivileges(t *testing.T) {
 		}
 	})
 	t.Run("fanout", func(t *testing.T) {
-		st, err := store.Open(ctx, as(t, dbURL, RoleFanout))
+		st, err := store.Open(ctx, as(t, dbURL, migrations.RoleFanout))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,8 +176,8 @@ func TestRolePrivileges(t *testing.T) {
 		if ok, err := st.ClaimSpan(ctx, at, 1, 1); err != nil || ok {
 			t.Errorf("second ClaimSpan = %v, %v; want a refused claim", ok, err)
 		}
-		if err := st.RecordGap(ctx, at.Add(time.Minute), "late"); err != nil {
-			t.Errorf("RecordGap: %v", err)
+		if err := st.RecordMissed(ctx, at.Add(time.Minute), "late"); err != nil {
+			t.Errorf("RecordMissed: %v", err)
 		}
 		// Looking for missed spans reads span_start, and only that column.
 		if starts, err := st.LedgerSpans(ctx, at, at.Add(time.Hour)); err != nil || len(starts) != 2 {
@@ -187,13 +188,13 @@ func TestRolePrivileges(t *testing.T) {
 		if err := st.RecordInvocation(ctx, fanoutInv); err != nil {
 			t.Errorf("RecordInvocation: %v", err)
 		}
-		if _, err := st.WriteMetrics(ctx, []store.Metric{metric}); !isDenied(errors.Unwrap(err)) && !isDenied(err) {
-			t.Errorf("fanout WriteMetrics: %v, want permission denied", err)
+		if _, err := st.WriteChecks(ctx, []record.Check{metric}); !isDenied(errors.Unwrap(err)) && !isDenied(err) {
+			t.Errorf("fanout WriteChecks: %v, want permission denied", err)
 		}
-		conn := connect(t, as(t, dbURL, RoleFanout))
+		conn := connect(t, as(t, dbURL, migrations.RoleFanout))
 		for _, sql := range []string{
 			"SELECT * FROM spans", "SELECT * FROM invocations", "UPDATE endpoints SET enabled = false",
-			"DELETE FROM spans", "UPDATE spans SET status = 'gap'", "SELECT password_ref FROM endpoints WHERE false AND now() IS NULL FOR UPDATE",
+			"DELETE FROM spans", "UPDATE spans SET status = 'missed'", "SELECT password_ref FROM endpoints WHERE false AND now() IS NULL FOR UPDATE",
 		} {
 			if _, err := conn.Exec(ctx, sql); !isDenied(err) {
 				t.Errorf("fanout %q: %v, want permission denied", sql, err)
@@ -351,7 +352,7 @@ func TestHandlerCustomResource(t *testing.T) {
 				t.Errorf("response %+v, want %s with reason %q", r, tt.wantStatus, tt.wantReason)
 			}
 			var migrated bool
-			if err := connect(t, dbURL).QueryRow(context.Background(), "SELECT to_regclass('metrics') IS NOT NULL").Scan(&migrated); err != nil {
+			if err := connect(t, dbURL).QueryRow(context.Background(), "SELECT to_regclass('checks') IS NOT NULL").Scan(&migrated); err != nil {
 				t.Fatal(err)
 			}
 			if migrated != tt.wantMigrate || (sm.reads > 0) != tt.wantMigrate && tt.secretErr == nil {

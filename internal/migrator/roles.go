@@ -6,16 +6,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// The application roles. The CDK app grants IAM rds-db:connect as these
-// users, so the names are shared from here.
-const (
-	// RoleFanout reads endpoints, claims spans and records invocations.
-	RoleFanout = "watcher_fanout"
-	// RoleProbe inserts metrics and invocations and nothing more. The drain
-	// writes what probes write, so it logs in as this role too.
-	RoleProbe = "watcher_probe"
+	"github.com/watcher-dev/watcher/migrations"
 )
 
 // Options tune EnsureRoles.
@@ -37,14 +29,14 @@ type grant struct {
 // Inserting with ON CONFLICT DO NOTHING needs INSERT only.
 func grants() []grant {
 	return []grant{
-		{RoleFanout, "SELECT", "endpoints"},
-		{RoleFanout, "INSERT", "spans"}, // claims and gaps are ON CONFLICT DO NOTHING
+		{migrations.RoleFanout, "SELECT", "endpoints"},
+		{migrations.RoleFanout, "INSERT", "spans"}, // claims and missed spans are ON CONFLICT DO NOTHING
 		// Finding spans whose event never came reads the ledger's starts only.
-		{RoleFanout, "SELECT (span_start)", "spans"},
-		{RoleFanout, "INSERT", "invocations"},
-		{RoleProbe, "INSERT", "metrics"},
-		{RoleProbe, "INSERT", "invocations"},
-		{RoleProbe, "INSERT", "shard_attempts"}, // retries are told apart by ON CONFLICT DO NOTHING
+		{migrations.RoleFanout, "SELECT (span_start)", "spans"},
+		{migrations.RoleFanout, "INSERT", "invocations"},
+		{migrations.RoleProbe, "INSERT", "checks"},
+		{migrations.RoleProbe, "INSERT", "invocations"},
+		{migrations.RoleProbe, "INSERT", "shard_attempts"}, // retries are told apart by ON CONFLICT DO NOTHING
 	}
 }
 
@@ -60,7 +52,7 @@ func EnsureRoles(ctx context.Context, conn *pgx.Conn, opt Options) error {
 }
 
 func rolesSQL(opt Options) string {
-	roles := []string{RoleFanout, RoleProbe}
+	roles := []string{migrations.RoleFanout, migrations.RoleProbe}
 	list := strings.Join(roles, ", ")
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }

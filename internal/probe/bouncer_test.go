@@ -16,6 +16,7 @@ import (
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/probe"
+	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -30,12 +31,12 @@ type restartingSink struct {
 	wg                sync.WaitGroup
 }
 
-func (s *restartingSink) WriteMetrics(ctx context.Context, batch []store.Metric) (int, error) {
+func (s *restartingSink) WriteChecks(ctx context.Context, batch []record.Check) (int, error) {
 	if s.batches.Add(1)%5 == 0 {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.restart() }()
 	}
-	n, err := s.st.WriteMetrics(ctx, batch)
+	n, err := s.st.WriteChecks(ctx, batch)
 	if err != nil {
 		s.failures.Add(1)
 	}
@@ -87,7 +88,7 @@ func TestProbeWritesThroughBouncerRestarts(t *testing.T) {
 	if sum.Done != want || sum.Written+sum.Duplicates != want || sum.Unwritten != 0 {
 		t.Errorf("summary %+v: want %d checks done and written", sum, want)
 	}
-	if restarts.Load() == 0 || sink.failures.Load() == 0 || !strings.Contains(logs.String(), "write results batch") {
+	if restarts.Load() == 0 || sink.failures.Load() == 0 || !strings.Contains(logs.String(), "write checks batch") {
 		t.Fatalf("%d restarts, %d failed writes: the fault was not injected", restarts.Load(), sink.failures.Load())
 	}
 	t.Logf("%d checks in %d batches, %d pgbouncer restarts, %d failed writes, %d rows already stored on retry",
@@ -99,7 +100,7 @@ func TestProbeWritesThroughBouncerRestarts(t *testing.T) {
 	}
 	defer conn.Close(ctx)
 	var rows, distinct int
-	if err := conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT (endpoint_id, scheduled_at)) FROM metrics`).Scan(&rows, &distinct); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT (endpoint_id, planned_at)) FROM checks`).Scan(&rows, &distinct); err != nil {
 		t.Fatal(err)
 	}
 	if rows != want || distinct != want {
@@ -110,7 +111,7 @@ func TestProbeWritesThroughBouncerRestarts(t *testing.T) {
 	for _, e := range eps {
 		for _, at := range plan.Instants(e.ID, e.Interval, span) {
 			var ok bool
-			if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM metrics WHERE endpoint_id = $1 AND scheduled_at = $2)`, e.ID, at).Scan(&ok); err != nil {
+			if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM checks WHERE endpoint_id = $1 AND planned_at = $2)`, e.ID, at).Scan(&ok); err != nil {
 				t.Fatal(err)
 			}
 			if !ok {

@@ -12,6 +12,7 @@ import (
 	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/meter"
 	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/probe"
 )
@@ -25,7 +26,7 @@ func TestProbeRecordsItsCost(t *testing.T) {
 	defer site.Close()
 	st := open(t, pgtest.New(t))
 	var logs, emf syncBuffer
-	p := newProbe(t, st, st, &logs, probe.Config{Region: "local", MemoryMB: 512, Arch: cost.ARM64, EMF: &emf})
+	p := newProbe(t, st, st, &logs, probe.Config{Meter: meter.Config{Region: "local", MemoryMB: 512, Arch: cost.ARM64, EMF: &emf}})
 	eps := []endpoint.Endpoint{{ID: 3, URL: site.URL, Method: "GET", Interval: 5 * time.Second, Timeout: time.Second, Location: "home", Enabled: true}}
 	sh := plan.Plan(eps, pastSpan(), plan.DefaultOptions)[0]
 	start := time.Now()

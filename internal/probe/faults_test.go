@@ -60,7 +60,8 @@ func TestProbeSpillsWhatTheDatabaseRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs syncBuffer
-	p := newProbe(t, st, st, &logs, probe.Config{FlushEvery: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Margin: 200 * time.Millisecond}).SpillTo(dir)
+	p := newProbeWith(t, probe.Outputs{Sink: st, Recorder: st, Claimer: st, Spill: dir}, &logs,
+		probe.Config{FlushEvery: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Margin: 200 * time.Millisecond})
 	auth := &endpoint.BasicAuth{Username: "monitor", PasswordEnv: "WATCHER_TEST_SPOOL_PASSWORD"}
 	eps := []endpoint.Endpoint{
 		{ID: 7, URL: site.URL + "/echo", Method: "GET", Regex: "Basic", BasicAuth: auth, Interval: 5 * time.Second, Timeout: 100 * time.Millisecond, Location: "home", Enabled: true},
@@ -148,7 +149,7 @@ func TestRetriedShardLeavesPassedChecksMissing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum2.Missing == 0 || sum2.Missing+sum2.Done+sum2.Skipped != len(all) {
+	if sum2.MissedRetry == 0 || sum2.MissedRetry+sum2.Done+sum2.MissedDeadline != len(all) {
 		t.Errorf("retry %+v: want the passed instants missing and the rest done (%d planned)", sum2, len(all))
 	}
 	stored := count(t, u, "endpoint_id = 3")
@@ -163,7 +164,7 @@ func TestRetriedShardLeavesPassedChecksMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	if err := conn.QueryRow(context.Background(), `SELECT count(*) - count(DISTINCT scheduled_at) FROM metrics`).Scan(&dups); err != nil || dups != 0 {
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) - count(DISTINCT planned_at) FROM checks`).Scan(&dups); err != nil || dups != 0 {
 		t.Errorf("duplicates %d, %v", dups, err)
 	}
 }
@@ -176,7 +177,7 @@ func count(t *testing.T, u, where string) int {
 	}
 	defer conn.Close(context.Background())
 	var n int
-	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM metrics WHERE "+where).Scan(&n); err != nil {
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM checks WHERE "+where).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -91,7 +91,8 @@ func BenchmarkHostileShard(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			checker := check.New(check.Options{Policy: check.Policy{AllowLoopback: true}})
-			p := probe.New(probe.Config{Location: "home"}, checker, st, st, secrets.New(os.LookupEnv, nil), slog.New(slog.DiscardHandler))
+			p := probe.New(probe.Config{Location: "home"}, checker, probe.Outputs{Sink: st, Recorder: st, Claimer: st},
+				secrets.New(os.LookupEnv, nil), slog.New(slog.DiscardHandler))
 			var (
 				lateness, response    []float64
 				calmFailed, unwritten int
@@ -114,8 +115,8 @@ func BenchmarkHostileShard(b *testing.B) {
 				}
 				unwritten += sum.Unwritten
 				rows, err := conn.Query(context.Background(), `
-					SELECT lateness_ms, response_time_ms, coalesce(error, '') FROM metrics
-					WHERE endpoint_id <= $1 AND scheduled_at >= $2 AND scheduled_at < $3`,
+					SELECT lateness_ms, response_time_ms, coalesce(error, '') FROM checks
+					WHERE endpoint_id <= $1 AND planned_at >= $2 AND planned_at < $3`,
 					benchCalm, span.Start, span.End)
 				if err != nil {
 					b.Fatal(err)

@@ -17,12 +17,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/watcher-dev/watcher/internal/check"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/dev/targets"
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/probe"
+	"github.com/watcher-dev/watcher/internal/record"
 )
 
 // hostileSites are the target farm and the two hostile sites it cannot be:
@@ -153,16 +153,16 @@ type hostileKind struct {
 func (s hostileSites) kinds() []hostileKind {
 	farmHost := strings.TrimPrefix(s.farm, "http://")
 	return []hostileKind{
-		{name: "slow drip", class: check.ErrTimeout, url: func(i int) string { return fmt.Sprintf("%s/drip/%d?every=50ms", s.farm, i) }},
-		{name: "endless body", class: check.ErrBodyTooLarge, url: func(i int) string { return fmt.Sprintf("%s/endless/%d", s.farm, i) }},
-		{name: "huge headers", class: check.ErrRead, url: func(i int) string { return fmt.Sprintf("%s/huge-headers/%d", s.farm, i) }},
-		{name: "slow headers", class: check.ErrTimeout, url: func(i int) string { return fmt.Sprintf("%s/slow-headers/%d?every=50ms", s.farm, i) }},
-		{name: "redirect loop", class: check.ErrTooManyRedirects, url: func(i int) string { return fmt.Sprintf("%s/redirect-loop/%d", s.farm, i) }},
-		{name: "untrusted certificate", class: check.ErrTLS, url: func(i int) string { return fmt.Sprintf("%s/%d", s.untrustedTLS, i) }},
-		{name: "TLS to a plain server", class: check.ErrTLS, url: func(i int) string { return fmt.Sprintf("https://%s/site/%d", farmHost, i) }},
-		{name: "hanging connect", class: check.ErrTimeout, url: func(i int) string { return fmt.Sprintf("http://%s/%d", s.hangingConnect, i) }},
-		{name: "hanging response", class: check.ErrTimeout, url: func(i int) string { return fmt.Sprintf("%s/hang/%d", s.farm, i) }},
-		{name: "catastrophic backtracking", class: check.ErrRegexTimeout, regex: targets.BacktrackRegex,
+		{name: "slow drip", class: record.ErrTimeout, url: func(i int) string { return fmt.Sprintf("%s/drip/%d?every=50ms", s.farm, i) }},
+		{name: "endless body", class: record.ErrBodyTooLarge, url: func(i int) string { return fmt.Sprintf("%s/endless/%d", s.farm, i) }},
+		{name: "huge headers", class: record.ErrRead, url: func(i int) string { return fmt.Sprintf("%s/huge-headers/%d", s.farm, i) }},
+		{name: "slow headers", class: record.ErrTimeout, url: func(i int) string { return fmt.Sprintf("%s/slow-headers/%d?every=50ms", s.farm, i) }},
+		{name: "redirect loop", class: record.ErrTooManyRedirects, url: func(i int) string { return fmt.Sprintf("%s/redirect-loop/%d", s.farm, i) }},
+		{name: "untrusted certificate", class: record.ErrTLS, url: func(i int) string { return fmt.Sprintf("%s/%d", s.untrustedTLS, i) }},
+		{name: "TLS to a plain server", class: record.ErrTLS, url: func(i int) string { return fmt.Sprintf("https://%s/site/%d", farmHost, i) }},
+		{name: "hanging connect", class: record.ErrTimeout, url: func(i int) string { return fmt.Sprintf("http://%s/%d", s.hangingConnect, i) }},
+		{name: "hanging response", class: record.ErrTimeout, url: func(i int) string { return fmt.Sprintf("%s/hang/%d", s.farm, i) }},
+		{name: "catastrophic backtracking", class: record.ErrRegexTimeout, regex: targets.BacktrackRegex,
 			url: func(i int) string { return fmt.Sprintf("%s/backtrack/%d", s.farm, i) }},
 	}
 }
@@ -215,7 +215,7 @@ func TestProbeHostileTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Done != len(eps) || sum.Written != len(eps) || sum.Skipped != 0 || sum.Failed != len(sites.kinds()) {
+	if sum.Done != len(eps) || sum.Written != len(eps) || sum.MissedDeadline != 0 || sum.Failed != len(sites.kinds()) {
 		t.Fatalf("summary %+v: want %d checks done and written, %d failed", sum, len(eps), len(sites.kinds()))
 	}
 
@@ -224,7 +224,7 @@ func TestProbeHostileTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT endpoint_id, coalesce(error, ''), response_time_ms, status_code, regex_match FROM metrics`)
+	rows, err := conn.Query(ctx, `SELECT endpoint_id, coalesce(error, ''), response_time_ms, status_code, regex_match FROM checks`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,13 +18,16 @@ import (
 	"github.com/watcher-dev/watcher/internal/check"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/meter"
 	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/probe"
+	"github.com/watcher-dev/watcher/internal/regex"
 	"github.com/watcher-dev/watcher/internal/secrets"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
 func TestMain(m *testing.M) {
+	regex.ServeWorkerIfAsked()
 	if os.Getenv(sitesProcessEnv) != "" {
 		os.Exit(serveHostileSites())
 	}
@@ -49,11 +52,22 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newProbe(t *testing.T, sink probe.Sink, rec probe.Recorder, logs io.Writer, cfg probe.Config) *probe.Handler {
+// newProbe returns a probe of location home writing checks to sink and
+// recording and claiming in st (none when nil).
+func newProbe(t *testing.T, sink probe.Sink, st *store.Store, logs io.Writer, cfg probe.Config) *probe.Handler {
+	t.Helper()
+	out := probe.Outputs{Sink: sink}
+	if st != nil {
+		out.Recorder, out.Claimer = st, st
+	}
+	return newProbeWith(t, out, logs, cfg)
+}
+
+func newProbeWith(t *testing.T, out probe.Outputs, logs io.Writer, cfg probe.Config) *probe.Handler {
 	t.Helper()
 	cfg.Location = "home"
 	checker := check.New(check.Options{Policy: check.Policy{AllowLoopback: true}})
-	return probe.New(cfg, checker, sink, rec, secrets.New(os.LookupEnv, nil), slog.New(slog.NewJSONHandler(logs, nil)))
+	return probe.New(cfg, checker, out, secrets.New(os.LookupEnv, nil), slog.New(slog.NewJSONHandler(logs, nil)))
 }
 
 func open(t *testing.T, u string) *store.Store {
@@ -110,7 +124,7 @@ func TestProbeRunsEveryCheckWithItsRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := plan.Count(eps, span)
-	if sum.Planned != want || sum.Done != want || sum.Written != want || sum.Unwritten != 0 || sum.Skipped != 0 {
+	if sum.Planned != want || sum.Done != want || sum.Written != want || sum.Unwritten != 0 || sum.MissedDeadline != 0 {
 		t.Fatalf("summary %+v, want %d planned, done and written", sum, want)
 	}
 	if n := got["GET /get   :"]; n != 12 {
@@ -138,7 +152,7 @@ func TestProbeRunsEveryCheckWithItsRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var n int
-		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM metrics WHERE "+tt.where).Scan(&n); err != nil {
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM checks WHERE "+tt.where).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n != tt.want {
@@ -151,7 +165,7 @@ func TestProbeRunsEveryCheckWithItsRequest(t *testing.T) {
 		t.Error("password in the logs")
 	}
 	var leaks int
-	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM metrics WHERE error LIKE '%'||$1||'%'`, password).Scan(&leaks); err != nil {
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM checks WHERE error LIKE '%'||$1||'%'`, password).Scan(&leaks); err != nil {
 		t.Fatal(err)
 	}
 	if leaks != 0 {
@@ -197,7 +211,7 @@ func TestProbeKeepsResultsWhileDatabaseIsDown(t *testing.T) {
 	if sum.Done != 12 || sum.Written != 12 || sum.Unwritten != 0 {
 		t.Fatalf("summary %+v: want 12 done and written after the outage", sum)
 	}
-	if !strings.Contains(logs.String(), "write results batch") {
+	if !strings.Contains(logs.String(), "write checks batch") {
 		t.Error("the failed writes were not logged")
 	}
 }
@@ -215,7 +229,7 @@ func TestProbeReportsWhatItCouldNotWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs, metrics syncBuffer
-	p := newProbe(t, st, st, &logs, probe.Config{FlushEvery: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Margin: 100 * time.Millisecond, EMF: &metrics})
+	p := newProbe(t, st, st, &logs, probe.Config{FlushEvery: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Margin: 100 * time.Millisecond, Meter: meter.Config{EMF: &metrics}})
 	eps := []endpoint.Endpoint{{ID: 9, URL: site.URL, Method: "GET", Interval: 5 * time.Second, Timeout: 100 * time.Millisecond, Location: "home", Enabled: true}}
 	sh := plan.Plan(eps, pastSpan(), plan.DefaultOptions)[0]
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -227,7 +241,7 @@ func TestProbeReportsWhatItCouldNotWrite(t *testing.T) {
 	if sum.Done != 12 || sum.Written != 0 || sum.Unwritten != 12 {
 		t.Fatalf("summary %+v: want 12 done, 12 unwritten", sum)
 	}
-	if !strings.Contains(logs.String(), `"msg":"results not written"`) || !strings.Contains(logs.String(), `"unwritten":12`) {
+	if !strings.Contains(logs.String(), `"msg":"checks not written"`) || !strings.Contains(logs.String(), `"unwritten":12`) {
 		t.Errorf("unwritten results not reported in the logs:\n%s", logs.String())
 	}
 	// The alarm on unwritten checks reads this metric.
@@ -237,7 +251,7 @@ func TestProbeReportsWhatItCouldNotWrite(t *testing.T) {
 }
 
 // TestProbeSkipsChecksItCannotFinish gives the invocation too little time
-// for its later checks: they are counted as skipped, never invented.
+// for its later checks: they are counted as missed, never invented.
 func TestProbeSkipsChecksItCannotFinish(t *testing.T) {
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer site.Close()
@@ -256,8 +270,8 @@ func TestProbeSkipsChecksItCannotFinish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Planned != 12 || sum.Done+sum.Skipped != 12 || sum.Skipped < 8 || sum.Written != sum.Done {
-		t.Errorf("summary %+v: want 12 planned, later ones skipped, every done one written", sum)
+	if sum.Planned != 12 || sum.Done+sum.MissedDeadline != 12 || sum.MissedDeadline < 8 || sum.Written != sum.Done {
+		t.Errorf("summary %+v: want 12 planned, later ones missed, every done one written", sum)
 	}
 }
 

@@ -5,17 +5,17 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/store"
+	"github.com/watcher-dev/watcher/internal/record"
 )
 
-// writer batches results and writes them through the sink, retrying with
+// writer batches checks and writes them through the sink, retrying with
 // backoff while the sink fails, and keeps what it could not write so the
-// caller can report (or spill) it: a measured result is never dropped silently.
+// caller can report (or spill) them: a measured check is never dropped silently.
 type writer struct {
 	sink    Sink
 	cfg     Config
 	log     *slog.Logger
-	pending []store.Metric
+	pending []record.Check
 
 	written, duplicates int
 	lastErr             error
@@ -32,17 +32,17 @@ func newWriter(sink Sink, cfg Config, log *slog.Logger) *writer {
 	return &writer{sink: sink, cfg: cfg, log: log}
 }
 
-// run consumes results until the channel closes, then keeps trying to write
+// run consumes checks until the channel closes, then keeps trying to write
 // what is pending until stopBy.
-func (w *writer) run(ctx context.Context, results <-chan store.Metric, stopBy time.Time) {
+func (w *writer) run(ctx context.Context, checks <-chan record.Check, stopBy time.Time) {
 	w.stopBy = stopBy
 	tick := time.NewTicker(w.cfg.FlushEvery)
 	defer tick.Stop()
-	for results != nil {
+	for checks != nil {
 		select {
-		case m, ok := <-results:
+		case m, ok := <-checks:
 			if !ok {
-				results = nil
+				checks = nil
 				break
 			}
 			w.pending = append(w.pending, m)
@@ -68,7 +68,7 @@ func (w *writer) run(ctx context.Context, results <-chan store.Metric, stopBy ti
 	}
 }
 
-// flush writes pending results in batches. Unless final, it does nothing
+// flush writes pending checks in batches. Unless final, it does nothing
 // while a backoff is running, so that checks keep being collected.
 func (w *writer) flush(ctx context.Context, final bool) {
 	if len(w.pending) == 0 || (!final && time.Now().Before(w.retryAt)) {
@@ -81,13 +81,13 @@ func (w *writer) flush(ctx context.Context, final bool) {
 			dl = w.stopBy
 		}
 		wctx, cancel := context.WithDeadline(ctx, dl)
-		inserted, err := w.sink.WriteMetrics(wctx, w.pending[:n])
+		inserted, err := w.sink.WriteChecks(wctx, w.pending[:n])
 		cancel()
 		if err != nil {
 			w.lastErr = err
 			w.backoff = min(max(2*w.backoff, 100*time.Millisecond), w.cfg.MaxBackoff)
 			w.retryAt = time.Now().Add(w.backoff)
-			w.log.Warn("write results batch", "rows", n, "pending", len(w.pending), "retry_in", w.backoff, "err", err)
+			w.log.Warn("write checks batch", "rows", n, "pending", len(w.pending), "retry_in", w.backoff, "err", err)
 			return
 		}
 		w.backoff = 0

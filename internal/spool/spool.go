@@ -1,7 +1,7 @@
-// Package spool is the local durable spill: results a probe could not write
-// before its invocation ended go to files in a directory, in the results
-// queue's message format, and are replayed into the database once it is
-// back. (In AWS the results queue plays this part.)
+// Package spool is the local durable spill: checks a probe could not write
+// before its invocation ended go to files in a directory, in the record
+// package's wire form, and are replayed into the database once it is back.
+// (In AWS the record queue plays this part.)
 package spool
 
 import (
@@ -15,8 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/sqssink"
-	"github.com/watcher-dev/watcher/internal/store"
+	"github.com/watcher-dev/watcher/internal/record"
 )
 
 // maxFileBytes bounds one spool file; a larger batch is split.
@@ -39,19 +38,19 @@ func Open(path string) (*Dir, error) {
 // Path is the directory.
 func (d *Dir) Path() string { return d.path }
 
-// WriteMetrics stores batch durably: each file is written under a temporary
-// name, synced and renamed, so a file either holds whole results or does
-// not exist. It returns how many results it stored.
-func (d *Dir) WriteMetrics(_ context.Context, batch []store.Metric) (int, error) {
-	msgs, err := sqssink.EncodeMetrics(batch, maxFileBytes)
+// WriteChecks stores batch durably: each file is written under a temporary
+// name, synced and renamed, so a file either holds whole checks or does
+// not exist. It returns how many checks it stored.
+func (d *Dir) WriteChecks(_ context.Context, batch []record.Check) (int, error) {
+	msgs, err := record.EncodeChecks(batch, maxFileBytes)
 	if err != nil {
-		return 0, fmt.Errorf("spool results: %w", err)
+		return 0, fmt.Errorf("spool checks: %w", err)
 	}
 	stored := 0
 	for _, m := range msgs {
 		name := fmt.Sprintf("%020d-%06d-%d.json", time.Now().UnixNano(), d.seq.Add(1), os.Getpid())
 		if err := writeAtomic(filepath.Join(d.path, name), m.Body); err != nil {
-			return stored, fmt.Errorf("spool results (%d of %d stored): %w", stored, len(batch), err)
+			return stored, fmt.Errorf("spool checks (%d of %d stored): %w", stored, len(batch), err)
 		}
 		stored += m.Count
 	}
@@ -80,14 +79,14 @@ func writeAtomic(path string, body []byte) error {
 	return err
 }
 
-// Sink is where replayed results go: the database.
+// Sink is where replayed checks go: the database.
 type Sink interface {
-	WriteMetrics(ctx context.Context, batch []store.Metric) (int, error)
+	WriteChecks(ctx context.Context, batch []record.Check) (int, error)
 }
 
 // Replayed counts what Replay moved.
 type Replayed struct {
-	Files, Results, Inserted int
+	Files, Checks, Inserted int
 }
 
 // Replay writes every spooled file to sink, oldest first, and deletes each
@@ -116,11 +115,11 @@ func (d *Dir) Replay(ctx context.Context, sink Sink) (Replayed, error) {
 		if err != nil {
 			return r, fmt.Errorf("read spool file %s: %w", n, err)
 		}
-		msg, err := sqssink.Decode(body)
+		msg, err := record.Decode(body)
 		if err != nil {
 			return r, fmt.Errorf("spool file %s: %w", n, err)
 		}
-		inserted, err := sink.WriteMetrics(ctx, msg.Metrics)
+		inserted, err := sink.WriteChecks(ctx, msg.Checks)
 		if err != nil {
 			return r, fmt.Errorf("replay spool file %s: %w", n, err)
 		}
@@ -128,7 +127,7 @@ func (d *Dir) Replay(ctx context.Context, sink Sink) (Replayed, error) {
 			return r, fmt.Errorf("remove replayed spool file %s: %w", n, err)
 		}
 		r.Files++
-		r.Results += len(msg.Metrics)
+		r.Checks += len(msg.Checks)
 		r.Inserted += inserted
 	}
 	return r, nil

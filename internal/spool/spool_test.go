@@ -7,21 +7,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/check"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
+	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/spool"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func results(n int, at time.Time) []store.Metric {
-	out := make([]store.Metric, n)
+func results(n int, at time.Time) []record.Check {
+	out := make([]record.Check, n)
 	for i := range out {
 		status := 200
-		out[i] = store.Metric{
-			EndpointID: int64(i + 1), Location: "home", ScheduledAt: at, Lateness: time.Millisecond,
-			Result: check.Result{StartedAt: at, ResponseTime: 12345 * time.Microsecond, StatusCode: &status, BodyBytes: 23},
+		out[i] = record.Check{
+			EndpointID: int64(i + 1), Location: "home", PlannedAt: at, Lateness: time.Millisecond,
+			Result: record.Result{StartedAt: at, ResponseTime: 12345 * time.Microsecond, StatusCode: &status, BodyBytes: 23},
 		}
 	}
 	return out
@@ -34,10 +34,10 @@ func TestSpoolReplaysIntoTheDatabaseOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Now().UTC().Truncate(time.Second)
-	if n, err := dir.WriteMetrics(ctx, results(300, at)); err != nil || n != 300 {
+	if n, err := dir.WriteChecks(ctx, results(300, at)); err != nil || n != 300 {
 		t.Fatalf("spooled %d: %v", n, err)
 	}
-	if n, err := dir.WriteMetrics(ctx, results(5, at.Add(time.Minute))); err != nil || n != 5 {
+	if n, err := dir.WriteChecks(ctx, results(5, at.Add(time.Minute))); err != nil || n != 5 {
 		t.Fatalf("spooled %d: %v", n, err)
 	}
 	// A file cut short by a crash keeps its temporary name and is ignored.
@@ -54,10 +54,10 @@ func TestSpoolReplaysIntoTheDatabaseOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Files != 2 || r.Results != 305 || r.Inserted != 305 {
-		t.Errorf("replayed %+v, want 2 files, 305 results inserted", r)
+	if r.Files != 2 || r.Checks != 305 || r.Inserted != 305 {
+		t.Errorf("replayed %+v, want 2 files, 305 checks inserted", r)
 	}
-	got, err := st.Metrics(ctx, at.Add(-time.Second), at.Add(2*time.Minute))
+	got, err := st.Checks(ctx, at.Add(-time.Second), at.Add(2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,10 +69,10 @@ func TestSpoolReplaysIntoTheDatabaseOnce(t *testing.T) {
 		t.Errorf("second replay %+v, %v", r, err)
 	}
 	// The same results spooled again (a retried spill) insert nothing twice.
-	if _, err := dir.WriteMetrics(ctx, results(300, at)); err != nil {
+	if _, err := dir.WriteChecks(ctx, results(300, at)); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := dir.Replay(ctx, st); err != nil || r.Results != 300 || r.Inserted != 0 {
+	if r, err := dir.Replay(ctx, st); err != nil || r.Checks != 300 || r.Inserted != 0 {
 		t.Errorf("replay of duplicates %+v, %v", r, err)
 	}
 }
@@ -91,7 +91,7 @@ func TestSpoolKeepsFilesWhileTheDatabaseIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Now().UTC().Truncate(time.Second)
-	if _, err := dir.WriteMetrics(ctx, results(10, at)); err != nil {
+	if _, err := dir.WriteChecks(ctx, results(10, at)); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.StopServer(ctx); err != nil {

@@ -11,16 +11,16 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
-	"github.com/watcher-dev/watcher/internal/store"
+	"github.com/watcher-dev/watcher/internal/record"
 )
 
 // metricsColumns is the column list both writers fill.
-const metricsColumns = "endpoint_id, location, scheduled_at, started_at, lateness_ms, response_time_ms, status_code, " +
+const metricsColumns = "endpoint_id, location, planned_at, started_at, lateness_ms, response_time_ms, status_code, " +
 	"regex_match, error, dns_ms, connect_ms, tls_ms, ttfb_ms, body_bytes"
 
 // BenchmarkWriterVsCopy loads the same rows into metrics through pgbouncer
 // in transaction mode twice per iteration, each time into an emptied table:
-// with the probe's batch writer (WriteMetrics, batches of 500 written one
+// with the probe's batch writer (WriteChecks, batches of 500 written one
 // after another, as a probe writes) and with psql's COPY FROM STDIN, the
 // fastest way in. It reports both rates and their ratio.
 func BenchmarkWriterVsCopy(b *testing.B) {
@@ -42,8 +42,8 @@ func BenchmarkWriterVsCopy(b *testing.B) {
 		truncateMetrics(ctx, b, direct)
 		start := time.Now()
 		for i := 0; i < rows; i += size {
-			if n, err := s.WriteMetrics(ctx, ms[i:i+size]); err != nil || n != size {
-				b.Fatalf("WriteMetrics = %d, %v; want %d new rows", n, err, size)
+			if n, err := s.WriteChecks(ctx, ms[i:i+size]); err != nil || n != size {
+				b.Fatalf("WriteChecks = %d, %v; want %d new rows", n, err, size)
 			}
 		}
 		writer += time.Since(start)
@@ -57,7 +57,7 @@ func BenchmarkWriterVsCopy(b *testing.B) {
 			b.Fatalf("psql COPY: %v: %s", err, out)
 		}
 		copying += time.Since(start)
-		if n := query[int](b, direct, `SELECT count(*) FROM metrics`); n != rows {
+		if n := query[int](b, direct, `SELECT count(*) FROM checks`); n != rows {
 			b.Fatalf("COPY stored %d rows, want %d", n, rows)
 		}
 	}
@@ -75,14 +75,14 @@ func truncateMetrics(ctx context.Context, b *testing.B, url string) {
 		b.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "TRUNCATE metrics"); err != nil {
+	if _, err := conn.Exec(ctx, "TRUNCATE checks"); err != nil {
 		b.Fatal(err)
 	}
 }
 
-// copyText is ms in COPY's text format, with the values WriteMetrics
+// copyText is ms in COPY's text format, with the values WriteChecks
 // stores: timestamps to the microsecond, times in milliseconds.
-func copyText(ms []store.Metric) []byte {
+func copyText(ms []record.Check) []byte {
 	var buf bytes.Buffer
 	ts := func(t time.Time) { buf.WriteString(t.UTC().Format("2006-01-02 15:04:05.999999Z07:00")) }
 	f32 := func(d time.Duration) {
@@ -95,7 +95,7 @@ func copyText(ms []store.Metric) []byte {
 		tab()
 		buf.WriteString(m.Location)
 		tab()
-		ts(m.ScheduledAt)
+		ts(m.PlannedAt)
 		tab()
 		ts(m.StartedAt)
 		tab()

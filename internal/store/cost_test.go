@@ -8,10 +8,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/watcher-dev/watcher/internal/check"
 	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -24,7 +24,7 @@ var costSpan1 = time.Date(2030, 6, 3, 10, 0, 10, 0, time.UTC)
 //	span 1: fanout $0.0001; home probes (2 shards) $0.0009, 13 checks
 //	        (A every 5 s: 12, B: 1); eu probe $0.0003, 2 checks (C)
 //	span 2: fanout $0.0001; home probe $0.0006, 13 checks (A 12, B 1)
-//	span 3: a gap: fanout $0.00005, no probe; a stray home check
+//	span 3: missed: fanout $0.00005, no probe; a stray home check
 //	span 0: before the window: fanout and a home probe, $0.001, 1 check
 //
 // It returns the ids of A (home, 5 s), B (home, 60 s) and C (eu, 30 s).
@@ -50,18 +50,18 @@ func costFixture(t *testing.T, s *store.Store) (a, b, c int64) {
 	a, b, c = ids["a"], ids["b"], ids["c"]
 
 	s0, s2, s3 := costSpan1.Add(-time.Minute), costSpan1.Add(time.Minute), costSpan1.Add(2*time.Minute)
-	inv := func(fn, loc string, span time.Time, checks int, usd float64) store.Invocation {
+	inv := func(fn, loc string, span time.Time, checks int, usd float64) record.Invocation {
 		mem := 512
 		if fn == cost.FunctionFanout {
 			mem = 256
 		}
-		return store.Invocation{
+		return record.Invocation{
 			Function: fn, Location: loc, Region: "local", Arch: cost.ARM64, MemoryMB: mem, SpanStart: &span,
 			StartedAt: span.Add(-10 * time.Second), Duration: 70 * time.Second, Billed: 70 * time.Second,
 			ChecksPlanned: checks, ChecksDone: checks, ChecksWritten: checks, PayloadBytes: 1000, CostUSD: &usd,
 		}
 	}
-	for _, i := range []store.Invocation{
+	for _, i := range []record.Invocation{
 		inv(cost.FunctionFanout, "", s0, 0, 0.0005), inv(cost.FunctionProbe, "home", s0, 1, 0.0005),
 		inv(cost.FunctionFanout, "", costSpan1, 0, 0.0001),
 		inv(cost.FunctionProbe, "home", costSpan1, 7, 0.0005), inv(cost.FunctionProbe, "home", costSpan1, 6, 0.0004),
@@ -75,11 +75,11 @@ func costFixture(t *testing.T, s *store.Store) (a, b, c int64) {
 			t.Fatal(err)
 		}
 	}
-	m := func(id int64, loc string, at time.Time) store.Metric {
-		return store.Metric{EndpointID: id, Location: loc, ScheduledAt: at,
-			Result: check.Result{StartedAt: at, ResponseTime: 10 * time.Millisecond, StatusCode: ptr(200)}}
+	m := func(id int64, loc string, at time.Time) record.Check {
+		return record.Check{EndpointID: id, Location: loc, PlannedAt: at,
+			Result: record.Result{StartedAt: at, ResponseTime: 10 * time.Millisecond, StatusCode: ptr(200)}}
 	}
-	var batch []store.Metric
+	var batch []record.Check
 	for _, span := range []time.Time{costSpan1, s2} {
 		for k := range 12 {
 			batch = append(batch, m(a, "home", span.Add(time.Duration(k)*5*time.Second)))
@@ -88,7 +88,7 @@ func costFixture(t *testing.T, s *store.Store) (a, b, c int64) {
 	}
 	batch = append(batch, m(c, "eu", costSpan1.Add(10*time.Second)), m(c, "eu", costSpan1.Add(40*time.Second)),
 		m(a, "home", s3.Add(time.Second)), m(a, "home", s0.Add(time.Second)))
-	if _, err := s.WriteMetrics(ctx, batch); err != nil {
+	if _, err := s.WriteChecks(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
 	return a, b, c

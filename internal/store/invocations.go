@@ -6,34 +6,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/watcher-dev/watcher/internal/record"
 )
 
-// Invocation is one function invocation (fanout or probe) as recorded for
-// cost accounting. Empty strings and nil pointers are stored as NULL.
-type Invocation struct {
-	ID              int64 // set by the database; ignored by RecordInvocation
-	Function        string
-	Location        string
-	Region          string
-	Arch            string
-	MemoryMB        int
-	Shard           *int       // nil for the fanout
-	SpanStart       *time.Time // the span it served; nil when none
-	StartedAt       time.Time
-	Duration        time.Duration
-	Billed          time.Duration // stored in whole milliseconds
-	ChecksPlanned   int
-	ChecksDone      int
-	ChecksWritten   int
-	ChecksUnwritten int
-	PayloadBytes    int
-	CostUSD         *float64
-	Error           string
-}
-
-// RecordInvocation stores one invocation. Like WriteMetrics it needs only
+// RecordInvocation stores one invocation. Like WriteChecks it needs only
 // INSERT on its table.
-func (s *Store) RecordInvocation(ctx context.Context, inv Invocation) error {
+func (s *Store) RecordInvocation(ctx context.Context, inv record.Invocation) error {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO invocations (function, location, region, arch, memory_mb, shard, span_start,
 		                         started_at, duration_ms, billed_ms, checks_planned, checks_done,
@@ -41,7 +19,7 @@ func (s *Store) RecordInvocation(ctx context.Context, inv Invocation) error {
 		VALUES ($1, nullif($2, ''), nullif($3, ''), nullif($4, ''), $5, $6, $7,
 		        $8, $9, $10, $11, $12, $13, $14, $15, $16, nullif($17, ''))`,
 		inv.Function, inv.Location, inv.Region, inv.Arch, inv.MemoryMB, inv.Shard, inv.SpanStart,
-		inv.StartedAt, ms64(inv.Duration), inv.Billed.Milliseconds(), inv.ChecksPlanned, inv.ChecksDone,
+		inv.StartedAt, record.MS(inv.Duration), inv.Billed.Milliseconds(), inv.ChecksPlanned, inv.ChecksDone,
 		inv.ChecksWritten, inv.ChecksUnwritten, inv.PayloadBytes, inv.CostUSD, inv.Error)
 	if err != nil {
 		return fmt.Errorf("record %s invocation: %w", inv.Function, err)
@@ -51,7 +29,7 @@ func (s *Store) RecordInvocation(ctx context.Context, inv Invocation) error {
 
 // Invocations returns the invocations started at or after since, oldest
 // first.
-func (s *Store) Invocations(ctx context.Context, since time.Time) ([]Invocation, error) {
+func (s *Store) Invocations(ctx context.Context, since time.Time) ([]record.Invocation, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, function, coalesce(location, ''), coalesce(region, ''), coalesce(arch, ''), memory_mb,
 		       shard, span_start, started_at, duration_ms, billed_ms, checks_planned, checks_done,
@@ -60,9 +38,9 @@ func (s *Store) Invocations(ctx context.Context, since time.Time) ([]Invocation,
 	if err != nil {
 		return nil, fmt.Errorf("query invocations: %w", err)
 	}
-	invs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Invocation, error) {
+	invs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (record.Invocation, error) {
 		var (
-			inv        Invocation
+			inv        record.Invocation
 			durationMS float64
 			billedMS   int64
 		)
@@ -73,7 +51,7 @@ func (s *Store) Invocations(ctx context.Context, since time.Time) ([]Invocation,
 			*inv.SpanStart = inv.SpanStart.UTC()
 		}
 		inv.StartedAt = inv.StartedAt.UTC()
-		inv.Duration = fromMS(durationMS)
+		inv.Duration = record.FromMS(durationMS)
 		inv.Billed = time.Duration(billedMS) * time.Millisecond
 		return inv, err
 	})

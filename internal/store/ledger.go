@@ -6,18 +6,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// Span statuses in the ledger.
-const (
-	SpanDispatched = "dispatched" // planned and sent to the probes
-	SpanGap        = "gap"        // its event came too late; nothing ran
+	"github.com/watcher-dev/watcher/internal/record"
 )
 
 // Span is one row of the ledger of spans.
 type Span struct {
 	Start      time.Time
-	Status     string
+	Status     string // record.SpanDispatched or record.SpanMissed
 	Shards     int
 	Checks     int
 	RecordedAt time.Time
@@ -25,30 +21,30 @@ type Span struct {
 }
 
 // ClaimSpan records that the span starting at spanStart is being
-// dispatched as shards shards carrying checks checks. Like RecordGap it
+// dispatched as shards shards carrying checks checks. Like RecordMissed it
 // needs only INSERT on spans. claimed is false when
 // the span was already in the ledger (a duplicate delivery of the event, or
-// a gap recorded for it): the caller should not dispatch it again.
+// recorded as missed): the caller should not dispatch it again.
 func (s *Store) ClaimSpan(ctx context.Context, spanStart time.Time, shards, checks int) (claimed bool, err error) {
 	tag, err := s.pool.Exec(ctx, `
 		INSERT INTO spans (span_start, status, shards, checks) VALUES ($1, $2, $3, $4)
 		ON CONFLICT DO NOTHING`,
-		spanStart.Truncate(time.Microsecond), SpanDispatched, shards, checks)
+		spanStart.Truncate(time.Microsecond), record.SpanDispatched, shards, checks)
 	if err != nil {
 		return false, fmt.Errorf("claim span %s: %w", spanStart.UTC().Format(time.RFC3339), err)
 	}
 	return tag.RowsAffected() == 1, nil
 }
 
-// RecordGap records that the span starting at spanStart was not run, and
-// why. A span already in the ledger keeps its entry.
-func (s *Store) RecordGap(ctx context.Context, spanStart time.Time, detail string) error {
+// RecordMissed records that the checks of the span starting at spanStart
+// never ran, and why. A span already in the ledger keeps its entry.
+func (s *Store) RecordMissed(ctx context.Context, spanStart time.Time, detail string) error {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO spans (span_start, status, detail) VALUES ($1, $2, nullif($3, ''))
 		ON CONFLICT DO NOTHING`,
-		spanStart.Truncate(time.Microsecond), SpanGap, detail)
+		spanStart.Truncate(time.Microsecond), record.SpanMissed, detail)
 	if err != nil {
-		return fmt.Errorf("record gap at span %s: %w", spanStart.UTC().Format(time.RFC3339), err)
+		return fmt.Errorf("record missed span %s: %w", spanStart.UTC().Format(time.RFC3339), err)
 	}
 	return nil
 }
@@ -71,4 +67,29 @@ func (s *Store) Spans(ctx context.Context, since time.Time) ([]Span, error) {
 		return nil, fmt.Errorf("read spans: %w", err)
 	}
 	return spans, nil
+}
+
+// LedgerSpans returns the starts of the ledger's spans within [from, to),
+// oldest first, preceded by the latest start before from if there is one:
+// what the fanout needs to find the spans whose event never came, in one
+// round trip over the primary key. It reads span_start only, the one column
+// of spans the fanout's role may select.
+func (s *Store) LedgerSpans(ctx context.Context, from, to time.Time) ([]time.Time, error) {
+	rows, err := s.pool.Query(ctx, `
+		(SELECT span_start FROM spans WHERE span_start < $1 ORDER BY span_start DESC LIMIT 1)
+		UNION ALL
+		(SELECT span_start FROM spans WHERE span_start >= $1 AND span_start < $2)
+		ORDER BY 1`, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("query ledger spans: %w", err)
+	}
+	starts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (time.Time, error) {
+		var t time.Time
+		err := row.Scan(&t)
+		return t.UTC(), err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read ledger spans: %w", err)
+	}
+	return starts, nil
 }

@@ -5,9 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/check"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -25,9 +26,9 @@ func TestLedger(t *testing.T) {
 	}{
 		{"first delivery claims", func() (bool, error) { return s.ClaimSpan(ctx, t0, 3, 120) }, true},
 		{"duplicate delivery does not", func() (bool, error) { return s.ClaimSpan(ctx, t0, 3, 120) }, false},
-		{"a gap on a dispatched span is ignored", func() (bool, error) { return false, s.RecordGap(ctx, t0, "late") }, false},
-		{"a gap is recorded", func() (bool, error) { return false, s.RecordGap(ctx, t1, "delivered 3m late") }, false},
-		{"a gap span cannot be claimed", func() (bool, error) { return s.ClaimSpan(ctx, t1, 1, 1) }, false},
+		{"a missed span on a dispatched span is ignored", func() (bool, error) { return false, s.RecordMissed(ctx, t0, "late") }, false},
+		{"a missed span is recorded", func() (bool, error) { return false, s.RecordMissed(ctx, t1, "delivered 3m late") }, false},
+		{"a missed span cannot be claimed", func() (bool, error) { return s.ClaimSpan(ctx, t1, 1, 1) }, false},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -45,8 +46,8 @@ func TestLedger(t *testing.T) {
 		spans[i].RecordedAt = time.Time{}
 	}
 	want := []store.Span{
-		{Start: t0, Status: store.SpanDispatched, Shards: 3, Checks: 120},
-		{Start: t1, Status: store.SpanGap, Detail: "delivered 3m late"},
+		{Start: t0, Status: record.SpanDispatched, Shards: 3, Checks: 120},
+		{Start: t1, Status: record.SpanMissed, Detail: "delivered 3m late"},
 	}
 	if !reflect.DeepEqual(spans, want) {
 		t.Errorf("Spans:\n got %+v\nwant %+v", spans, want)
@@ -69,10 +70,10 @@ func TestSpanCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.RecordGap(ctx, t2, "late"); err != nil {
+	if err := s.RecordMissed(ctx, t2, "late"); err != nil {
 		t.Fatal(err)
 	}
-	var ms []store.Metric
+	var ms []record.Check
 	for i, at := range []time.Time{
 		t0.Add(-time.Millisecond), // before any span
 		t0, t0.Add(20 * time.Second), t1.Add(-time.Millisecond),
@@ -80,18 +81,18 @@ func TestSpanCounts(t *testing.T) {
 	} {
 		ms = append(ms, metric(int64(i+1), at))
 	}
-	if _, err := s.WriteMetrics(ctx, ms); err != nil {
+	if _, err := s.WriteChecks(ctx, ms); err != nil {
 		t.Fatal(err)
 	}
 
-	got, err := s.SpanCounts(ctx, t0)
+	got, err := s.SpanCounts(ctx, t0, plan.SpanLength)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []store.SpanCount{
-		{Start: t0, Status: store.SpanDispatched, Shards: 2, Planned: 3, Stored: 3},
-		{Start: t1, Status: store.SpanDispatched, Shards: 1, Planned: 2, Stored: 2},
-		{Start: t2, Status: store.SpanGap, Stored: 0},
+		{Start: t0, Status: record.SpanDispatched, Shards: 2, Planned: 3, Stored: 3},
+		{Start: t1, Status: record.SpanDispatched, Shards: 1, Planned: 2, Stored: 2},
+		{Start: t2, Status: record.SpanMissed, Stored: 0},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("SpanCounts:\n got %+v\nwant %+v", got, want)
@@ -116,12 +117,12 @@ func TestReport(t *testing.T) {
 	idA, idB := eps[0].ID, eps[1].ID
 
 	since := time.Now().UTC().Truncate(time.Minute).Add(-time.Hour)
-	check := func(at time.Duration, location string, rt time.Duration, status *int, match *bool, errClass string) store.Metric {
+	check := func(at time.Duration, location string, rt time.Duration, status *int, match *bool, errClass string) record.Check {
 		m := metric(idA, since.Add(at))
 		m.Location, m.ResponseTime, m.StatusCode, m.RegexMatch, m.Error = location, rt, status, match, errClass
 		return m
 	}
-	ms := []store.Metric{
+	ms := []record.Check{
 		check(-time.Minute, "home", time.Second, ptr(200), ptr(true), ""), // before since: left out
 		check(0, "home", 10*time.Millisecond, ptr(200), ptr(true), ""),
 		check(time.Minute, "home", 20*time.Millisecond, ptr(301), nil, ""),
@@ -130,7 +131,7 @@ func TestReport(t *testing.T) {
 		check(4*time.Minute, "home", 50*time.Millisecond, nil, nil, checkTimeout),
 		check(0, "vpc", 7*time.Millisecond, ptr(204), ptr(true), ""),
 	}
-	if _, err := s.WriteMetrics(ctx, ms); err != nil {
+	if _, err := s.WriteChecks(ctx, ms); err != nil {
 		t.Fatal(err)
 	}
 
@@ -155,7 +156,7 @@ func TestReport(t *testing.T) {
 	}
 }
 
-const checkTimeout = check.ErrTimeout
+const checkTimeout = record.ErrTimeout
 
 func TestInvocations(t *testing.T) {
 	t.Parallel()
@@ -164,21 +165,21 @@ func TestInvocations(t *testing.T) {
 	start := time.Date(2030, 5, 1, 12, 0, 0, 123456000, time.UTC)
 	tests := []struct {
 		name string
-		inv  store.Invocation
+		inv  record.Invocation
 	}{
-		{"fanout: no shard, location or cost", store.Invocation{
+		{"fanout: no shard, location or cost", record.Invocation{
 			Function: "fanout", Region: "eu-west-1", Arch: "arm64", MemoryMB: 256,
 			SpanStart: ptr(start.Truncate(time.Minute)), StartedAt: start, Duration: 150500 * time.Microsecond,
 			Billed: 151 * time.Millisecond, ChecksPlanned: 1200, PayloadBytes: 4096,
 		}},
-		{"probe with everything", store.Invocation{
+		{"probe with everything", record.Invocation{
 			Function: "probe", Location: "home", Region: "eu-west-1", Arch: "arm64", MemoryMB: 512,
 			Shard: ptr(3), SpanStart: ptr(start.Truncate(time.Minute)), StartedAt: start.Add(time.Second),
 			Duration: 59 * time.Second, Billed: 59001 * time.Millisecond, ChecksPlanned: 300, ChecksDone: 299,
 			ChecksWritten: 290, ChecksUnwritten: 9, PayloadBytes: 70000, CostUSD: ptr(0.000123),
 			Error: "database unreachable",
 		}},
-		{"no span", store.Invocation{Function: "probe", StartedAt: start.Add(2 * time.Second)}},
+		{"no span", record.Invocation{Function: "probe", StartedAt: start.Add(2 * time.Second)}},
 	}
 	for _, tt := range tests {
 		if err := s.RecordInvocation(ctx, tt.inv); err != nil {

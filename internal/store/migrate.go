@@ -14,7 +14,7 @@ import (
 	"github.com/watcher-dev/watcher/migrations"
 )
 
-// PartitionDaysAhead is how many days of metrics partitions Migrate makes
+// PartitionDaysAhead is how many days of checks partitions Migrate makes
 // sure exist beyond today.
 const PartitionDaysAhead = 7
 
@@ -22,10 +22,10 @@ const PartitionDaysAhead = 7
 type MigrateResult struct {
 	Applied           []string // migration files applied by this run, in order
 	Version           int64    // schema version afterwards
-	PartitionsCreated int      // metrics partitions created ahead
+	PartitionsCreated int      // checks partitions created ahead
 }
 
-// Migrate applies every pending migration and creates metrics partitions
+// Migrate applies every pending migration and creates checks partitions
 // PartitionDaysAhead days ahead, logging what it applied. It is idempotent
 // and safe to run on every deploy, even concurrently: a PostgreSQL advisory
 // lock serialises runs. It holds that lock on one session, so url must reach
@@ -82,21 +82,21 @@ func MigrateReport(ctx context.Context, url string, opts ...Option) (MigrateResu
 	}
 	if err := db.QueryRowContext(ctx, "SELECT watcher_ensure_partitions($1)", PartitionDaysAhead).
 		Scan(&res.PartitionsCreated); err != nil {
-		return res, fmt.Errorf("ensure metrics partitions: %w", err)
+		return res, fmt.Errorf("ensure checks partitions: %w", err)
 	}
 	o.logger.Info("database migrated", "version", res.Version, "applied", len(res.Applied),
 		"partitions_created", res.PartitionsCreated)
 	return res, nil
 }
 
-// EnsurePartitions creates the daily metrics partitions from today to
+// EnsurePartitions creates the daily checks partitions from today to
 // daysAhead days later, moving any rows that reached the default partition
 // early. It is a no-op on a TimescaleDB hypertable. Call it at least weekly
 // (Migrate does, on every deploy); rows of days without a partition still
 // land in the default partition, never refused.
 func (s *Store) EnsurePartitions(ctx context.Context, daysAhead int) error {
 	if _, err := s.pool.Exec(ctx, "SELECT watcher_ensure_partitions($1)", daysAhead); err != nil {
-		return fmt.Errorf("ensure metrics partitions: %w", err)
+		return fmt.Errorf("ensure checks partitions: %w", err)
 	}
 	return nil
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/record"
 )
 
 // EndpointReport sums up one endpoint's checks from one location.
@@ -35,7 +35,7 @@ func (r EndpointReport) UpPercent() float64 {
 	return 100 * float64(r.Up) / float64(r.Checks)
 }
 
-// Report sums up the checks scheduled at or after since, per endpoint and
+// Report sums up the checks planned at or after since, per endpoint and
 // location, in endpoint order. Enabled endpoints without checks are listed
 // with zero checks, so that a silent endpoint shows.
 func (s *Store) Report(ctx context.Context, since time.Time) ([]EndpointReport, error) {
@@ -47,7 +47,7 @@ func (s *Store) Report(ctx context.Context, since time.Time) ([]EndpointReport, 
 		           count(*) FILTER (WHERE error IS NOT NULL) AS errors,
 		           count(*) FILTER (WHERE regex_match = false) AS regex_failures,
 		           percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY response_time_ms) AS pct
-		    FROM metrics WHERE scheduled_at >= $1
+		    FROM checks WHERE planned_at >= $1
 		    GROUP BY endpoint_id, location
 		)
 		SELECT e.id, coalesce(e.name, ''), e.url, coalesce(a.location, e.location),
@@ -67,7 +67,7 @@ func (s *Store) Report(ctx context.Context, since time.Time) ([]EndpointReport, 
 		err := row.Scan(&r.EndpointID, &r.Name, &r.URL, &r.Location, &r.Checks, &r.Up, &r.Errors,
 			&r.RegexFailures, &pct)
 		if len(pct) == 3 {
-			r.P50, r.P95, r.P99 = fromMS(pct[0]), fromMS(pct[1]), fromMS(pct[2])
+			r.P50, r.P95, r.P99 = record.FromMS(pct[0]), record.FromMS(pct[1]), record.FromMS(pct[2])
 		}
 		return r, err
 	})
@@ -77,29 +77,29 @@ func (s *Store) Report(ctx context.Context, since time.Time) ([]EndpointReport, 
 	return reports, nil
 }
 
-// SpanCount sets a ledger span beside the metrics stored for it.
+// SpanCount sets a ledger span beside the checks stored for it.
 type SpanCount struct {
 	Start   time.Time
 	Status  string
 	Shards  int
 	Planned int // checks the fanout planned (from the ledger)
-	Stored  int // metrics with scheduled_at in [Start, Start + plan.SpanLength)
+	Stored  int // checks planned in [Start, Start + the span length)
 }
 
-// SpanCounts returns, per ledger span from since on, the checks planned and
-// the metrics stored, oldest first: for a fully covered span they are equal
+// SpanCounts returns, per ledger span of length spanLength from since on,
+// the checks planned and the checks stored, oldest first: for a fully covered span they are equal
 // when every due instant has exactly one row.
-func (s *Store) SpanCounts(ctx context.Context, since time.Time) ([]SpanCount, error) {
+func (s *Store) SpanCounts(ctx context.Context, since time.Time, spanLength time.Duration) ([]SpanCount, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT s.span_start, s.status, s.shards, s.checks, m.stored
+		SELECT s.span_start, s.status, s.shards, s.checks, c.stored
 		FROM spans s
 		CROSS JOIN LATERAL (
-		    SELECT count(*) FROM metrics m
-		    WHERE m.scheduled_at >= s.span_start
-		      AND m.scheduled_at < s.span_start + $2 * interval '1 millisecond'
-		) AS m(stored)
+		    SELECT count(*) FROM checks c
+		    WHERE c.planned_at >= s.span_start
+		      AND c.planned_at < s.span_start + $2 * interval '1 millisecond'
+		) AS c(stored)
 		WHERE s.span_start >= $1
-		ORDER BY s.span_start`, since, plan.SpanLength.Milliseconds())
+		ORDER BY s.span_start`, since, spanLength.Milliseconds())
 	if err != nil {
 		return nil, fmt.Errorf("query span counts: %w", err)
 	}

@@ -1,5 +1,5 @@
 // Package store owns Watcher's PostgreSQL database: migrations, endpoints,
-// metrics, invocations and the ledger of dispatched spans. Every query runs
+// checks, invocations and the ledger of spans. Every query runs
 // in pgx's exec mode with no session state, so the store works through a
 // transaction-pooling proxy (RDS Proxy, pgbouncer). Only this package begins
 // and commits transactions.
@@ -81,7 +81,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	// A transaction-pooling proxy hands each transaction to any server
 	// session: no named prepared statements, no caches keyed on a session.
 	// Descriptions of unnamed statements hold for every session (they
-	// depend only on the schema), so WriteMetrics may cache its own.
+	// depend only on the schema), so WriteChecks may cache its own.
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	cfg.ConnConfig.StatementCacheCapacity = 0
 	cfg.ConnConfig.DescriptionCacheCapacity = 16

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
+	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -59,7 +60,7 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFiles := []string{"00001_endpoints.sql", "00002_metrics.sql", "00003_invocations.sql", "00004_spans.sql", "00005_cost.sql", "00006_shard_attempts.sql"}
+	wantFiles := []string{"00001_endpoints.sql", "00002_metrics.sql", "00003_invocations.sql", "00004_spans.sql", "00005_cost.sql", "00006_shard_attempts.sql", "00007_one_word.sql"}
 	if fmt.Sprint(first.Applied) != fmt.Sprint(wantFiles) {
 		t.Errorf("first run applied %v, want %v", first.Applied, wantFiles)
 	}
@@ -101,13 +102,13 @@ func TestPartitions(t *testing.T) {
 	s := open(t, url)
 	ctx := testContext(t)
 	today := time.Now().UTC().Truncate(24 * time.Hour)
-	partition := func(day time.Time) string { return "metrics_p" + day.Format("20060102") }
-	if !query[bool](t, url, `SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'metrics'::regclass)`) {
-		t.Skip("metrics is a TimescaleDB hypertable here: no native partitions to check")
+	partition := func(day time.Time) string { return "checks_p" + day.Format("20060102") }
+	if !query[bool](t, url, `SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'checks'::regclass)`) {
+		t.Skip("checks is a TimescaleDB hypertable here: no native partitions to check")
 	}
 
-	if n := query[int](t, url, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'metrics'::regclass`); n != store.PartitionDaysAhead+2 {
-		t.Errorf("metrics has %d partitions, want %d daily and the default", n, store.PartitionDaysAhead+1)
+	if n := query[int](t, url, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'checks'::regclass`); n != store.PartitionDaysAhead+2 {
+		t.Errorf("checks has %d partitions, want %d daily and the default", n, store.PartitionDaysAhead+1)
 	}
 
 	tests := []struct {
@@ -118,26 +119,26 @@ func TestPartitions(t *testing.T) {
 	}{
 		{"today lands in its day", today.Add(90 * time.Minute), 0, partition(today)},
 		{"last day ahead", today.AddDate(0, 0, store.PartitionDaysAhead).Add(time.Hour), 0, partition(today.AddDate(0, 0, store.PartitionDaysAhead))},
-		{"far future lands in the default", time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), 0, "metrics_default"},
-		{"far past lands in the default", time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC), 0, "metrics_default"},
+		{"far future lands in the default", time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), 0, "checks_default"},
+		{"far past lands in the default", time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC), 0, "checks_default"},
 		{"early row moves into its new partition", today.AddDate(0, 0, 10).Add(time.Hour), 12, partition(today.AddDate(0, 0, 10))},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := metric(int64(1000+i), tt.at)
-			if n, err := s.WriteMetrics(ctx, []store.Metric{m}); err != nil || n != 1 {
-				t.Fatalf("WriteMetrics = %d, %v", n, err)
+			if n, err := s.WriteChecks(ctx, []record.Check{m}); err != nil || n != 1 {
+				t.Fatalf("WriteChecks = %d, %v", n, err)
 			}
 			if tt.daysAhead > 0 {
 				if err := s.EnsurePartitions(ctx, tt.daysAhead); err != nil {
 					t.Fatal(err)
 				}
 			}
-			got := query[string](t, url, `SELECT tableoid::regclass::text FROM metrics WHERE endpoint_id = $1`, m.EndpointID)
+			got := query[string](t, url, `SELECT tableoid::regclass::text FROM checks WHERE endpoint_id = $1`, m.EndpointID)
 			if got != tt.want {
 				t.Errorf("row at %s is in %s, want %s", tt.at.Format(time.RFC3339), got, tt.want)
 			}
-			if n := query[int](t, url, `SELECT count(*) FROM metrics WHERE endpoint_id = $1`, m.EndpointID); n != 1 {
+			if n := query[int](t, url, `SELECT count(*) FROM checks WHERE endpoint_id = $1`, m.EndpointID); n != 1 {
 				t.Errorf("%d rows for the endpoint, want 1", n)
 			}
 		})
@@ -180,7 +181,7 @@ func TestOpenPassword(t *testing.T) {
 }
 
 // TestInsertOnlyRole holds the contract the probes' role relies on: writing
-// metrics (retries included), invocations and the ledger needs INSERT and
+// checks (retries included), invocations and the ledger needs INSERT and
 // nothing more. (The roles themselves come with the migrations of a later
 // issue; here the test makes one.)
 func TestInsertOnlyRole(t *testing.T) {
@@ -195,7 +196,7 @@ func TestInsertOnlyRole(t *testing.T) {
 	defer conn.Close(ctx)
 	for _, sql := range []string{
 		"CREATE ROLE " + role + " LOGIN",
-		"GRANT INSERT ON metrics, invocations, spans TO " + role,
+		"GRANT INSERT ON checks, invocations, spans TO " + role,
 		"GRANT USAGE ON SEQUENCE invocations_id_seq TO " + role,
 	} {
 		if _, err := conn.Exec(ctx, sql); err != nil {
@@ -211,9 +212,9 @@ func TestInsertOnlyRole(t *testing.T) {
 		do      func() error
 		allowed bool
 	}{
-		{"write a batch", func() error { _, err := s.WriteMetrics(ctx, batch(1, 3, at)); return err }, true},
-		{"retry the batch", func() error { _, err := s.WriteMetrics(ctx, batch(1, 3, at)); return err }, true},
-		{"record an invocation", func() error { return s.RecordInvocation(ctx, store.Invocation{Function: "probe", StartedAt: at}) }, true},
+		{"write a batch", func() error { _, err := s.WriteChecks(ctx, batch(1, 3, at)); return err }, true},
+		{"retry the batch", func() error { _, err := s.WriteChecks(ctx, batch(1, 3, at)); return err }, true},
+		{"record an invocation", func() error { return s.RecordInvocation(ctx, record.Invocation{Function: "probe", StartedAt: at}) }, true},
 		{"claim a span twice", func() error {
 			if _, err := s.ClaimSpan(ctx, at, 1, 3); err != nil {
 				return err
@@ -222,7 +223,7 @@ func TestInsertOnlyRole(t *testing.T) {
 			return err
 		}, true},
 		{"read endpoints", func() error { _, err := s.Endpoints(ctx, false); return err }, false},
-		{"read metrics", func() error { _, err := s.Metrics(ctx, at, at.Add(time.Minute)); return err }, false},
+		{"read metrics", func() error { _, err := s.Checks(ctx, at, at.Add(time.Minute)); return err }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,10 +14,15 @@ import (
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/dev/targets"
 	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/endpointfile"
+	"github.com/watcher-dev/watcher/internal/regex"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	regex.ServeWorkerIfAsked()
+	pgtest.Main(m)
+}
 
 // TestRunChildSmoke runs the measured code path of both sides for a few
 // seconds against the farm, PostgreSQL and pgbouncer, all in this process:
@@ -31,7 +36,7 @@ func TestRunChildSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = farm.Close() })
-	eps, err := endpoint.Parse(targets.FixedEndpoints(farm.URL(), 20), []string{endpoint.DefaultLocation})
+	eps, err := endpointfile.Parse(targets.FixedEndpoints(farm.URL(), 20), []string{endpoint.DefaultLocation})
 	if err != nil {
 		t.Fatal(err)
 	}

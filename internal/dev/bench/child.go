@@ -15,11 +15,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/watcher-dev/watcher/internal/app"
 	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/probe"
+	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -245,8 +245,8 @@ type countingSink struct {
 	rows atomic.Int64
 }
 
-func (c *countingSink) WriteMetrics(ctx context.Context, batch []store.Metric) (int, error) {
-	n, err := c.st.WriteMetrics(ctx, batch)
+func (c *countingSink) WriteChecks(ctx context.Context, batch []record.Check) (int, error) {
+	n, err := c.st.WriteChecks(ctx, batch)
 	c.rows.Add(int64(n))
 	return n, err
 }
@@ -267,9 +267,10 @@ func runWatcher(ctx context.Context, cfg ChildConfig, st *store.Store, sink prob
 		BatchSize:     config.DefaultBatchSize,
 		ReuseConns:    cfg.Mode == ModeReuse,
 	}
-	h := app.NewProbe(pcfg, sink, st, nil, log)
-	// The cancelled span's complaints about unwritten results are expected.
-	tail := app.NewProbe(pcfg, sink, st, nil, slog.New(slog.DiscardHandler))
+	out := probe.Outputs{Sink: sink, Recorder: st, Claimer: st}
+	h := probe.FromConfig(pcfg, out, nil, log)
+	// The cancelled span's complaints about unwritten checks are expected.
+	tail := probe.FromConfig(pcfg, out, nil, slog.New(slog.DiscardHandler))
 
 	var slowest time.Duration
 	for i := range eps {
@@ -344,14 +345,14 @@ func storedSamples(ctx context.Context, st *store.Store, eps []endpoint.Endpoint
 	for i := range eps {
 		byID[eps[i].ID] = want[i]
 	}
-	ms, err := st.Metrics(ctx, window.Start, window.End)
+	ms, err := st.Checks(ctx, window.Start, window.End)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]sample, len(ms))
 	for i := range ms {
 		m := &ms[i]
-		s := sample{planned: m.ScheduledAt, lateness: m.Lateness, response: m.ResponseTime, match: m.RegexMatch,
+		s := sample{planned: m.PlannedAt, lateness: m.Lateness, response: m.ResponseTime, match: m.RegexMatch,
 			failed: m.Error != "", want: byID[m.EndpointID]}
 		if m.StatusCode != nil {
 			s.status = *m.StatusCode

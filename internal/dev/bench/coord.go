@@ -23,6 +23,7 @@ import (
 
 	"github.com/watcher-dev/watcher/internal/dev/localpg"
 	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/endpointfile"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -155,7 +156,7 @@ func Run(ctx context.Context, opt Options) error {
 	var all []Figures
 	for _, workload := range opt.Workloads {
 		file, _ := endpointsFile(workload, farmURL)
-		eps, err := endpoint.Parse(file, []string{endpoint.DefaultLocation})
+		eps, err := endpointfile.Parse(file, []string{endpoint.DefaultLocation})
 		if err != nil {
 			return fmt.Errorf("bench: %s endpoints: %w", workload, err)
 		}

@@ -28,7 +28,7 @@ func tables(t *testing.T, url string) int {
 	defer conn.Close(ctx)
 	var n int
 	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables
-		WHERE schemaname = 'public' AND tablename IN ('endpoints', 'metrics', 'invocations', 'spans')`).Scan(&n)
+		WHERE schemaname = 'public' AND tablename IN ('endpoints', 'checks', 'invocations', 'spans')`).Scan(&n)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/watcher-dev/watcher/internal/endpoint"
+	"github.com/watcher-dev/watcher/internal/endpointfile"
 	"github.com/watcher-dev/watcher/internal/regex"
 )
 
@@ -47,7 +48,7 @@ func TestEndpointFiles(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			eps, err := endpoint.Parse(tc.file, []string{"home"})
+			eps, err := endpointfile.Parse(tc.file, []string{"home"})
 			if err != nil {
 				t.Fatalf("parse: %v\n%s", err, head(tc.file))
 			}
@@ -148,7 +149,7 @@ func TestEndpointFilesAreDeterministic(t *testing.T) {
 // checks its regex matches exactly where the farm's reply says it should.
 func TestDemoAgainstFarm(t *testing.T) {
 	farm := startFarm(t, fast)
-	eps, err := endpoint.Parse(DemoEndpoints(farm.URL(), 120, 9), []string{"home"})
+	eps, err := endpointfile.Parse(DemoEndpoints(farm.URL(), 120, 9), []string{"home"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,12 @@
-package endpoint
+// Package endpointfile reads the operator's endpoints file (YAML) into
+// endpoints, validating every entry (its regex compiled by the engine the
+// probe uses) and reporting every problem at once. Only the command line
+// reads files, so the functions do not link this package or the regex
+// engine through it.
+package endpointfile
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,12 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/regex"
 	"gopkg.in/yaml.v3"
 )
-
-// RegexMatchTimeout bounds one backtracking regex evaluation.
-const RegexMatchTimeout = time.Second
 
 // Problem is one invalid field of one entry in an endpoints file.
 type Problem struct {
@@ -48,17 +49,17 @@ func (e *InvalidError) Error() string {
 
 // entry is one item of the YAML file as written by the operator.
 type entry struct {
-	Name      string            `yaml:"name"`
-	URL       string            `yaml:"url"`
-	Method    string            `yaml:"method"`
-	Headers   map[string]string `yaml:"headers"`
-	Body      string            `yaml:"body"`
-	BasicAuth *BasicAuth        `yaml:"basic_auth"`
-	Regex     string            `yaml:"regex"`
-	Interval  yaml.Node         `yaml:"interval"`
-	Timeout   yaml.Node         `yaml:"timeout"`
-	Location  string            `yaml:"location"`
-	Enabled   *bool             `yaml:"enabled"`
+	Name      string              `yaml:"name"`
+	URL       string              `yaml:"url"`
+	Method    string              `yaml:"method"`
+	Headers   map[string]string   `yaml:"headers"`
+	Body      string              `yaml:"body"`
+	BasicAuth *endpoint.BasicAuth `yaml:"basic_auth"`
+	Regex     string              `yaml:"regex"`
+	Interval  yaml.Node           `yaml:"interval"`
+	Timeout   yaml.Node           `yaml:"timeout"`
+	Location  string              `yaml:"location"`
+	Enabled   *bool               `yaml:"enabled"`
 }
 
 var (
@@ -66,13 +67,10 @@ var (
 	basicAuthFields = []string{"username", "password_env", "password_secret"}
 )
 
-// DefaultInterval applies when an entry names none.
-const DefaultInterval = 60 * time.Second
-
 // Parse reads an endpoints file and validates every entry against the
 // fleet's locations. It returns all problems at once as *InvalidError, and
 // no endpoints unless the whole file is valid.
-func Parse(data []byte, locations []string) ([]Endpoint, error) {
+func Parse(data []byte, locations []string) ([]endpoint.Endpoint, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &InvalidError{[]Problem{{Index: -1, Field: "file", Message: err.Error()}}}
@@ -83,7 +81,7 @@ func Parse(data []byte, locations []string) ([]Endpoint, error) {
 	}
 	var (
 		problems []Problem
-		out      = make([]Endpoint, 0, len(list))
+		out      = make([]endpoint.Endpoint, 0, len(list))
 		names    = map[string]int{}
 	)
 	for i, node := range list {
@@ -124,14 +122,14 @@ func endpointsNode(doc *yaml.Node) ([]*yaml.Node, *Problem) {
 	return list.Content, nil
 }
 
-func parseEntry(i int, node *yaml.Node, locations []string) (Endpoint, []Problem) {
+func parseEntry(i int, node *yaml.Node, locations []string) (endpoint.Endpoint, []Problem) {
 	var ps []Problem
 	bad := func(field, format string, args ...any) {
 		ps = append(ps, Problem{i, field, fmt.Sprintf(format, args...)})
 	}
 	if node.Kind != yaml.MappingNode {
 		bad("", "must be a mapping (line %d)", node.Line)
-		return Endpoint{}, ps
+		return endpoint.Endpoint{}, ps
 	}
 	for _, unknown := range unknownKeys(node, entryFields) {
 		bad(unknown, "unknown field")
@@ -139,9 +137,9 @@ func parseEntry(i int, node *yaml.Node, locations []string) (Endpoint, []Problem
 	var e entry
 	if err := node.Decode(&e); err != nil {
 		bad("", "%v", err)
-		return Endpoint{}, ps
+		return endpoint.Endpoint{}, ps
 	}
-	ep := Endpoint{
+	ep := endpoint.Endpoint{
 		Name:     e.Name,
 		URL:      strings.TrimSpace(e.URL),
 		Method:   strings.ToUpper(e.Method),
@@ -152,17 +150,17 @@ func parseEntry(i int, node *yaml.Node, locations []string) (Endpoint, []Problem
 		Enabled:  e.Enabled == nil || *e.Enabled,
 	}
 	if ep.Method == "" {
-		ep.Method = DefaultMethod
+		ep.Method = endpoint.DefaultMethod
 	}
 	if ep.Location == "" {
-		ep.Location = DefaultLocation
+		ep.Location = endpoint.DefaultLocation
 	}
 
 	if msg := checkURL(ep.URL); msg != "" {
 		bad("url", "%s", msg)
 	}
-	if !slices.Contains(Methods, ep.Method) {
-		bad("method", "%q is not one of %s", e.Method, strings.Join(Methods, ", "))
+	if !slices.Contains(endpoint.Methods, ep.Method) {
+		bad("method", "%q is not one of %s", e.Method, strings.Join(endpoint.Methods, ", "))
 	}
 	for k, v := range ep.Headers {
 		if msg := checkHeader(k, v); msg != "" {
@@ -170,14 +168,14 @@ func parseEntry(i int, node *yaml.Node, locations []string) (Endpoint, []Problem
 		}
 	}
 	var err error
-	if ep.Interval, err = duration(&e.Interval, DefaultInterval); err != nil {
+	if ep.Interval, err = duration(&e.Interval, endpoint.DefaultInterval); err != nil {
 		bad("interval", "%v", err)
-	} else if ep.Interval < MinInterval || ep.Interval > MaxInterval {
-		bad("interval", "%s is outside %s..%s", ep.Interval, MinInterval, MaxInterval)
+	} else if ep.Interval < endpoint.MinInterval || ep.Interval > endpoint.MaxInterval {
+		bad("interval", "%s is outside %s..%s", ep.Interval, endpoint.MinInterval, endpoint.MaxInterval)
 	} else if ep.Interval%time.Second != 0 {
 		bad("interval", "%s is not a whole number of seconds", ep.Interval)
 	}
-	if ep.Timeout, err = duration(&e.Timeout, min(DefaultTimeout, ep.Interval)); err != nil {
+	if ep.Timeout, err = duration(&e.Timeout, min(endpoint.DefaultTimeout, ep.Interval)); err != nil {
 		bad("timeout", "%v", err)
 	} else if ep.Timeout <= 0 {
 		bad("timeout", "must be positive, got %s", ep.Timeout)
@@ -185,7 +183,7 @@ func parseEntry(i int, node *yaml.Node, locations []string) (Endpoint, []Problem
 		bad("timeout", "%s is above the interval %s", ep.Timeout, ep.Interval)
 	}
 	if ep.Regex != "" {
-		if _, err := regex.Compile(ep.Regex, RegexMatchTimeout); err != nil {
+		if _, err := regex.Compile(ep.Regex, endpoint.RegexMatchTimeout); err != nil {
 			bad("regex", "no engine accepts it: %v", err)
 		}
 	}
@@ -291,30 +289,4 @@ func valueOf(m *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
-}
-
-// Key is the endpoint's stable import identity: its name when it has one,
-// otherwise a digest of what makes it a distinct check (not its interval,
-// timeout or enabled flag, which an import may change in place).
-func (e *Endpoint) Key() string {
-	if e.Name != "" {
-		return "name:" + e.Name
-	}
-	h := sha256.New()
-	parts := []string{e.URL, e.Method, e.Body, e.Regex, e.Location}
-	if e.BasicAuth != nil {
-		parts = append(parts, e.BasicAuth.Username)
-	}
-	keys := make([]string, 0, len(e.Headers))
-	for k := range e.Headers {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		parts = append(parts, k+":"+e.Headers[k])
-	}
-	for _, p := range parts {
-		fmt.Fprintf(h, "%d:%s\x00", len(p), p)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:32]
 }

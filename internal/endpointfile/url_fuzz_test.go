@@ -1,4 +1,4 @@
-package endpoint
+package endpointfile
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/watcher-dev/watcher/internal/endpoint"
 )
 
 // FuzzCheckURL: the import's URL rule never panics, and every URL it
@@ -35,7 +37,7 @@ func FuzzCheckURL(f *testing.F) {
 		if u.Scheme != "http" && u.Scheme != "https" || u.Hostname() == "" || u.User != nil {
 			t.Fatalf("accepted %q: scheme %q, host %q, user %v", raw, u.Scheme, u.Hostname(), u.User)
 		}
-		for _, method := range Methods {
+		for _, method := range endpoint.Methods {
 			req, err := http.NewRequestWithContext(context.Background(), method, raw, strings.NewReader("b"))
 			if err != nil {
 				t.Fatalf("accepted %q, but the request cannot be built: %v", raw, err)

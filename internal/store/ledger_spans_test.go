@@ -18,7 +18,7 @@ func TestLedgerSpans(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.RecordGap(ctx, m(22), "late"); err != nil {
+	if err := s.RecordMissed(ctx, m(22), "late"); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -27,7 +27,7 @@ func TestLedgerSpans(t *testing.T) {
 		want     []time.Time
 	}{
 		{"window with the latest before it", m(20), m(23), []time.Time{m(5), m(20), m(21), m(22)}},
-		{"gaps count as recorded", m(22), m(24), []time.Time{m(21), m(22), m(23)}},
+		{"missed spans count as recorded", m(22), m(24), []time.Time{m(21), m(22), m(23)}},
 		{"empty window: only the latest before", m(10), m(20), []time.Time{m(5)}},
 		{"nothing before", m(0), m(1), []time.Time{m(0)}},
 		{"empty ledger part", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), m(0), nil},

@@ -1,4 +1,4 @@
-package endpoint
+package endpointfile
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/watcher-dev/watcher/internal/endpoint"
 )
 
 var fleet = []string{"home", "eu-west-1"}
@@ -30,17 +32,17 @@ endpoints:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Endpoint{
+	want := []endpoint.Endpoint{
 		{
 			URL: "https://example.com/health", Method: "POST",
 			Headers: map[string]string{"Content-Type": "application/json"}, Body: `{"ping":1}`,
-			BasicAuth: &BasicAuth{Username: "monitor", PasswordEnv: "EXAMPLE_PASSWORD"},
+			BasicAuth: &endpoint.BasicAuth{Username: "monitor", PasswordEnv: "EXAMPLE_PASSWORD"},
 			Regex:     "(?i)welcome", Interval: 30 * time.Second, Timeout: 5 * time.Second,
 			Location: "home", Enabled: true,
 		},
 		{
 			URL: "http://example.com/", Method: "GET", Interval: 300 * time.Second,
-			Timeout: DefaultTimeout, Location: "home", Enabled: true,
+			Timeout: endpoint.DefaultTimeout, Location: "home", Enabled: true,
 		},
 	}
 	if !reflect.DeepEqual(eps, want) {
@@ -51,7 +53,7 @@ endpoints:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back Endpoint
+	var back endpoint.Endpoint
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -168,18 +170,18 @@ func TestParseFileShape(t *testing.T) {
 }
 
 func TestKey(t *testing.T) {
-	a := Endpoint{URL: "http://a/", Method: "GET", Location: "home", Interval: time.Minute, Headers: map[string]string{"X": "1", "Y": "2"}}
+	a := endpoint.Endpoint{URL: "http://a/", Method: "GET", Location: "home", Interval: time.Minute, Headers: map[string]string{"X": "1", "Y": "2"}}
 	b := a
 	b.Interval, b.Timeout, b.Enabled = 5*time.Second, time.Second, true
 	if a.Key() != b.Key() {
 		t.Error("interval, timeout and enabled must not change the key")
 	}
-	for name, mod := range map[string]func(*Endpoint){
-		"regex":    func(e *Endpoint) { e.Regex = "x" },
-		"method":   func(e *Endpoint) { e.Method = "POST" },
-		"location": func(e *Endpoint) { e.Location = "eu" },
-		"header":   func(e *Endpoint) { e.Headers = map[string]string{"X": "1", "Y": "3"} },
-		"body":     func(e *Endpoint) { e.Body = "b" },
+	for name, mod := range map[string]func(*endpoint.Endpoint){
+		"regex":    func(e *endpoint.Endpoint) { e.Regex = "x" },
+		"method":   func(e *endpoint.Endpoint) { e.Method = "POST" },
+		"location": func(e *endpoint.Endpoint) { e.Location = "eu" },
+		"header":   func(e *endpoint.Endpoint) { e.Headers = map[string]string{"X": "1", "Y": "3"} },
+		"body":     func(e *endpoint.Endpoint) { e.Body = "b" },
 	} {
 		c := a
 		mod(&c)
@@ -208,7 +210,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		for _, ep := range eps {
-			if ep.Interval < MinInterval || ep.Interval > MaxInterval || ep.Timeout <= 0 || ep.Timeout > ep.Interval {
+			if ep.Interval < endpoint.MinInterval || ep.Interval > endpoint.MaxInterval || ep.Timeout <= 0 || ep.Timeout > ep.Interval {
 				t.Fatalf("accepted out-of-range endpoint %+v", ep)
 			}
 		}

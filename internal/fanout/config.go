@@ -1,0 +1,31 @@
+package fanout
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/watcher-dev/watcher/internal/app"
+	"github.com/watcher-dev/watcher/internal/config"
+	"github.com/watcher-dev/watcher/internal/cost"
+	"github.com/watcher-dev/watcher/internal/invoke"
+	"github.com/watcher-dev/watcher/internal/store"
+)
+
+// FromConfig builds the fanout handler from the fanout's configuration:
+// the one constructor the Lambda main and the local fleet share.
+func FromConfig(c config.Fanout, st Store, inv Invoker, log *slog.Logger) *Handler {
+	return New(Config{
+		Probes:     c.Probes,
+		SpanOffset: c.SpanOffset,
+		MaxDelay:   c.MaxDelay,
+		Plan:       c.Plan,
+		Meter:      app.Meter(c.Common, cost.NominalFanoutMemoryMB),
+	}, st, inv, log, time.Now)
+}
+
+// What the fanout's dependencies are meant to be.
+var (
+	_ Store   = (*store.Store)(nil)
+	_ Invoker = invoke.Lambda{}
+	_ Invoker = (*invoke.InProcess)(nil)
+)

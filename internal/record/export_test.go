@@ -1,0 +1,4 @@
+package record
+
+// MaxErrorDetail is maxErrorDetail, for the tests.
+const MaxErrorDetail = maxErrorDetail
