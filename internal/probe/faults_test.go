@@ -113,12 +113,12 @@ func TestProbeSpillsWhatTheDatabaseRefuses(t *testing.T) {
 	}
 }
 
-// TestRetriedShardLeavesPassedChecksMissing kills a probe invocation in the
+// TestRetriedShardLeavesPassedChecksMissed kills a probe invocation in the
 // middle of its span (its context ends, as when Lambda times out) and runs
 // the same shard again, as Lambda's asynchronous retry would: no row is
-// doubled, and the instants that passed in between are missing, not
+// doubled, and the instants that passed in between are missed, not
 // measured late.
-func TestRetriedShardLeavesPassedChecksMissing(t *testing.T) {
+func TestRetriedShardLeavesPassedChecksMissed(t *testing.T) {
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok")
 	}))

@@ -250,9 +250,9 @@ func TestProbeReportsWhatItCouldNotWrite(t *testing.T) {
 	}
 }
 
-// TestProbeSkipsChecksItCannotFinish gives the invocation too little time
+// TestProbeMissesChecksItCannotFinish gives the invocation too little time
 // for its later checks: they are counted as missed, never invented.
-func TestProbeSkipsChecksItCannotFinish(t *testing.T) {
+func TestProbeMissesChecksItCannotFinish(t *testing.T) {
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	defer site.Close()
 	u := pgtest.New(t)
