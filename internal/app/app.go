@@ -51,8 +51,8 @@ func AWS(ctx context.Context) (aws.Config, error) { return awsconfig.LoadDefault
 // inLambda reports whether the process runs as a Lambda function.
 func inLambda() bool { return os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" }
 
-// MemoryMB is the function's configured memory, 0 outside Lambda.
-func MemoryMB() int {
+// memoryMB is the function's configured memory, 0 outside Lambda.
+func memoryMB() int {
 	if lambdacontext.MemoryLimitInMB > 0 {
 		return lambdacontext.MemoryLimitInMB
 	}
@@ -83,7 +83,7 @@ func Meter(c config.Common, nominalMB int) meter.Config {
 		MemoryMB: nominalMB,
 		Price:    cost.DefaultTable().Price(c.Region, arch).Override(c.Pricing.Price),
 	}
-	if m := MemoryMB(); m > 0 {
+	if m := memoryMB(); m > 0 {
 		mc.MemoryMB = m
 	}
 	if inLambda() {

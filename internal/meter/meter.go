@@ -44,17 +44,14 @@ func New(cfg Config, rec Recorder, log *slog.Logger) *Meter {
 	return &Meter{cfg: cfg, price: cfg.Price.Or(cfg.Region, cfg.Arch), rec: rec, log: log}
 }
 
-// MemoryMB is the memory the function is priced with.
-func (m *Meter) MemoryMB() int { return m.cfg.MemoryMB }
-
 // Close fills in the function's part of inv (function, region, arch,
 // memory) and its price from inv.Duration, records it within timeout, even
 // when ctx has ended, and writes the EMF line: metrics with the invocation's
-// Duration and CostUSD, under the dimensions function and location. It
-// returns the record as closed. A failure to record is logged: the
-// invocation is over and has no one else to tell.
+// Duration and CostUSD, under the dimensions function and location. A
+// failure to record is logged: the invocation is over and has no one else
+// to tell.
 func (m *Meter) Close(ctx context.Context, inv record.Invocation, location string, metrics []emf.Metric,
-	timeout time.Duration) record.Invocation {
+	timeout time.Duration) {
 	inv.Function, inv.Region, inv.Arch, inv.MemoryMB = m.cfg.Function, m.cfg.Region, m.cfg.Arch, m.cfg.MemoryMB
 	billed, usd, priced := cost.Invocation(m.price, inv.MemoryMB, inv.Duration)
 	inv.Billed = billed
@@ -69,7 +66,7 @@ func (m *Meter) Close(ctx context.Context, inv record.Invocation, location strin
 		}
 	}
 	if m.cfg.EMF == nil {
-		return inv
+		return
 	}
 	metrics = append(metrics,
 		emf.Metric{Name: "Duration", Unit: "Milliseconds", Value: record.MS(inv.Duration)},
@@ -78,5 +75,4 @@ func (m *Meter) Close(ctx context.Context, inv record.Invocation, location strin
 	if err := emf.Write(m.cfg.EMF, inv.StartedAt.Add(inv.Duration), dims, metrics); err != nil {
 		m.log.Warn("write metrics line", "function", inv.Function, "err", err)
 	}
-	return inv
 }

@@ -28,11 +28,7 @@ func (h *Handler) prepare(ctx context.Context, sh *plan.Shard) []job {
 	compiled := map[string]compiledRegex{}
 	for i := range sh.Endpoints {
 		ep := &sh.Endpoints[i]
-		// request compiles ep.Regex itself; hand it a copy without, and
-		// take the pattern from this shard's compilations instead.
-		plain := *ep
-		plain.Regex = ""
-		req, bad := h.request(ctx, &plain)
+		req, bad := h.request(ctx, ep)
 		if req != nil && ep.Regex != "" {
 			c, ok := compiled[ep.Regex]
 			if !ok {
@@ -53,22 +49,26 @@ func (h *Handler) prepare(ctx context.Context, sh *plan.Shard) []job {
 	return jobs
 }
 
+// timeout is how long the job's check may take; a job that could not be
+// prepared takes no time, but is counted at the default.
+func (j job) timeout() time.Duration {
+	if j.req == nil {
+		return endpoint.DefaultTimeout
+	}
+	return j.req.Timeout
+}
+
 // compiledRegex is one pattern's compilation, shared by a shard's endpoints.
 type compiledRegex struct {
 	re  *regex.Regex
 	err error
 }
 
+// request builds an endpoint's request with its password resolved; prepare
+// sets the regex from the shard's compilations.
 func (h *Handler) request(ctx context.Context, ep *endpoint.Endpoint) (*check.Request, string) {
 	req := &check.Request{
 		URL: ep.URL, Method: ep.Method, Headers: ep.Headers, Body: ep.Body, Timeout: ep.Timeout,
-	}
-	if ep.Regex != "" {
-		re, err := regex.Compile(ep.Regex, endpoint.RegexMatchTimeout)
-		if err != nil {
-			return nil, fmt.Sprintf("endpoint %d: %v", ep.ID, err)
-		}
-		req.Regex = re
 	}
 	if ep.BasicAuth != nil {
 		pw, err := h.passwords.Password(ctx, ep.BasicAuth)
@@ -86,11 +86,7 @@ func (h *Handler) request(ctx context.Context, ep *endpoint.Endpoint) (*check.Re
 func inFlightLimit(jobs []job, ceiling int) int {
 	ends := make([]int64, len(jobs))
 	for i, j := range jobs {
-		timeout := endpoint.DefaultTimeout
-		if j.req != nil {
-			timeout = j.req.Timeout
-		}
-		ends[i] = j.at.Add(timeout).UnixNano()
+		ends[i] = j.at.Add(j.timeout()).UnixNano()
 	}
 	slices.Sort(ends)
 	peak, cur, e := 1, 0, 0

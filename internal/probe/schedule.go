@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/record"
 )
 
@@ -63,11 +62,7 @@ jobs:
 				break jobs
 			}
 		}
-		timeout := endpoint.DefaultTimeout
-		if j.req != nil {
-			timeout = j.req.Timeout
-		}
-		if time.Now().Add(timeout).After(stopBy) {
+		if time.Now().Add(j.timeout()).After(stopBy) {
 			// Starting it could not finish in time: leave it visibly missed.
 			sum.MissedDeadline += len(jobs) - i
 			break
