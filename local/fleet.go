@@ -51,11 +51,12 @@ func newFleet(st *store.Store, dir *spool.Dir, log *slog.Logger, progress bool) 
 	f := &fleet{probes: map[string]*probe.Handler{}}
 	functions := map[string]invoke.Handler{}
 	fcfg := config.Fanout{
-		Common:     config.Common{Region: "local"},
-		Probes:     map[string]string{},
-		SpanOffset: config.DefaultSpanOffset,
-		MaxDelay:   config.DefaultMaxDelay,
-		Plan:       plan.DefaultOptions,
+		Common:       config.Common{Region: "local"},
+		Probes:       map[string]string{},
+		SpanOffset:   config.DefaultSpanOffset,
+		MaxDelay:     config.DefaultMaxDelay,
+		DispatchLead: config.DefaultDispatchLead,
+		Plan:         plan.DefaultOptions,
 	}
 	out := probe.Outputs{Sink: st, Recorder: st, Claimer: st}
 	if dir != nil {

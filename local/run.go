@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -111,6 +112,7 @@ func runFleet(ctx context.Context, st *store.Store, dir *spool.Dir, dur time.Dur
 	defer progress.Stop()
 	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
+	var fanouts sync.WaitGroup
 loop:
 	for {
 		select {
@@ -121,13 +123,20 @@ loop:
 			f.progress(ctx, st, start)
 		case <-timer.C:
 			replay(ctx, dir, st)
-			sum, err := f.fanout.Run(ctx, next)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "fanout for %s: %v\n", next.Format("15:04:05"), err)
-			} else {
+			// As EventBridge does, each minute's event starts a fanout of its
+			// own: a fanout lasts until its last shard's dispatch time, into
+			// the next minute.
+			fanouts.Add(1)
+			go func(scheduled time.Time) {
+				defer fanouts.Done()
+				sum, err := f.fanout.Run(ctx, scheduled)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "fanout for %s: %v\n", scheduled.Format("15:04:05"), err)
+					return
+				}
 				fmt.Printf("%s  fanout: span %s %s, %d endpoints, %d checks in %d shards\n",
 					time.Now().Format("15:04:05"), sum.SpanStart.Format("15:04:05"), sum.Status, sum.Endpoints, sum.Checks, sum.Shards)
-			}
+			}(next)
 			next = next.Add(time.Minute)
 			if !stopAt.IsZero() && next.After(stopAt) {
 				break loop
@@ -136,7 +145,7 @@ loop:
 		}
 	}
 	done := make(chan struct{})
-	go func() { f.wait(); close(done) }()
+	go func() { fanouts.Wait(); f.wait(); close(done) }()
 	for {
 		select {
 		case <-done:

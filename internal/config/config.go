@@ -45,7 +45,10 @@ type Fanout struct {
 	Probes     map[string]string // WATCHER_PROBES: location -> probe function name or ARN
 	SpanOffset time.Duration     // WATCHER_SPAN_OFFSET
 	MaxDelay   time.Duration     // WATCHER_MAX_DELAY: later events are recorded as missed spans
-	Plan       plan.Options      // WATCHER_SHARD_MAX_CHECKS
+	// WATCHER_DISPATCH_LEAD: a probe is invoked this long before its
+	// shard's first check
+	DispatchLead time.Duration
+	Plan         plan.Options // WATCHER_SHARD_MAX_CHECKS
 }
 
 // Probe configures a probe function.
@@ -63,12 +66,15 @@ type Probe struct {
 const (
 	DefaultSpanOffset = 10 * time.Second
 	DefaultMaxDelay   = 2 * time.Minute
-	DefaultBatchSize  = 500
+	// DefaultDispatchLead covers an asynchronous Invoke and a probe's cold
+	// start (a Go function on provided.al2023 starts in a few hundred ms).
+	DefaultDispatchLead = 2 * time.Second
+	DefaultBatchSize    = 500
 )
 
 // known lists every WATCHER_* variable any function reads.
 var known = []string{
-	"WATCHER_PROBES", "WATCHER_SPAN_OFFSET", "WATCHER_MAX_DELAY", "WATCHER_SHARD_MAX_CHECKS",
+	"WATCHER_PROBES", "WATCHER_SPAN_OFFSET", "WATCHER_MAX_DELAY", "WATCHER_DISPATCH_LEAD", "WATCHER_SHARD_MAX_CHECKS",
 	"WATCHER_LOCATION", "WATCHER_ALLOW_PRIVATE", "WATCHER_ALLOW_LOOPBACK", "WATCHER_BATCH_SIZE",
 	"WATCHER_RECORD_QUEUE_URL", "WATCHER_REUSE_CONNECTIONS", "WATCHER_DB_SECRET_ARN",
 	"WATCHER_LOCATIONS", "WATCHER_ARCH", "WATCHER_PRICE_GB_SECOND", "WATCHER_PRICE_REQUEST",
@@ -217,10 +223,11 @@ func LoadFanout(env Env, environ []string) (Fanout, error) {
 	r := &reader{env: env}
 	r.rejectUnknown(environ)
 	c := Fanout{
-		Common:     r.common(true),
-		SpanOffset: r.duration("WATCHER_SPAN_OFFSET", DefaultSpanOffset, 0, 50*time.Second),
-		MaxDelay:   r.duration("WATCHER_MAX_DELAY", DefaultMaxDelay, time.Minute, time.Hour),
-		Plan:       plan.DefaultOptions,
+		Common:       r.common(true),
+		SpanOffset:   r.duration("WATCHER_SPAN_OFFSET", DefaultSpanOffset, 0, 50*time.Second),
+		MaxDelay:     r.duration("WATCHER_MAX_DELAY", DefaultMaxDelay, time.Minute, time.Hour),
+		DispatchLead: r.duration("WATCHER_DISPATCH_LEAD", DefaultDispatchLead, 0, time.Minute),
+		Plan:         plan.DefaultOptions,
 	}
 	c.Plan.MaxChecks = r.int("WATCHER_SHARD_MAX_CHECKS", plan.DefaultOptions.MaxChecks, 1, 100_000)
 	raw := r.str("WATCHER_PROBES", "")

@@ -2,7 +2,6 @@ package fanout
 
 import (
 	"log/slog"
-	"time"
 
 	"github.com/watcher-dev/watcher/internal/app"
 	"github.com/watcher-dev/watcher/internal/config"
@@ -18,9 +17,10 @@ func FromConfig(c config.Fanout, st Store, inv Invoker, log *slog.Logger) *Handl
 		Probes:     c.Probes,
 		SpanOffset: c.SpanOffset,
 		MaxDelay:   c.MaxDelay,
+		Lead:       c.DispatchLead,
 		Plan:       c.Plan,
 		Meter:      app.Meter(c.Common, cost.NominalFanoutMemoryMB),
-	}, st, inv, log, time.Now)
+	}, st, inv, log, RealClock{})
 }
 
 // What the fanout's dependencies are meant to be.

@@ -31,7 +31,7 @@ func TestFanoutRecordsItsCost(t *testing.T) {
 		Probes:     map[string]string{"home": "probe-home"},
 		SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute, Plan: plan.DefaultOptions,
 		Meter: meter.Config{Region: "eu-south-1", MemoryMB: 256, Arch: cost.X86, EMF: &emf},
-	}, st, &shardCollector{shards: map[string][]plan.Shard{}}, slog.New(slog.NewTextHandler(io.Discard, nil)), clock)
+	}, st, &shardCollector{shards: map[string][]plan.Shard{}}, slog.New(slog.NewTextHandler(io.Discard, nil)), newClock(clock))
 	if _, err := h.Run(context.Background(), scheduled); err != nil {
 		t.Fatal(err)
 	}

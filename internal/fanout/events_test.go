@@ -35,7 +35,7 @@ func TestFanoutUnderEventFaults(t *testing.T) {
 	col := &shardCollector{shards: map[string][]plan.Shard{}}
 	h := fanout.New(fanout.Config{
 		Probes: map[string]string{"home": "probe-home"}, SpanOffset: offset, MaxDelay: maxDelay,
-	}, st, col, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return now })
+	}, st, col, slog.New(slog.NewTextHandler(io.Discard, nil)), newClock(func() time.Time { return now }))
 
 	steps := []struct {
 		name       string
@@ -140,7 +140,7 @@ func TestFanoutMissedSpansBounded(t *testing.T) {
 			)
 			h := fanout.New(fanout.Config{
 				Probes: map[string]string{"home": "probe-home"}, SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute, Meter: meter.Config{EMF: &lines},
-			}, st, &shardCollector{shards: map[string][]plan.Shard{}}, slog.New(slog.DiscardHandler), func() time.Time { return now })
+			}, st, &shardCollector{shards: map[string][]plan.Shard{}}, slog.New(slog.DiscardHandler), newClock(func() time.Time { return now }))
 			for _, b := range tt.before {
 				now = m0.Add(b).Add(time.Second)
 				if _, err := h.Run(ctx, m0.Add(b)); err != nil {

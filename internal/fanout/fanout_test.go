@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +46,31 @@ func (c *shardCollector) checks(function string) int {
 		n += s.Checks
 	}
 	return n
+}
+
+// testClock reads the time from now, plus whatever the fanout has slept:
+// a wait passes at once and moves the clock on.
+type testClock struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	slept time.Duration
+	woke  []time.Time // the time at the end of each sleep
+}
+
+func newClock(now func() time.Time) *testClock { return &testClock{now: now} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now().Add(c.slept)
+}
+
+func (c *testClock) Sleep(_ context.Context, d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.slept += d
+	c.woke = append(c.woke, c.now().Add(c.slept))
+	return nil
 }
 
 func setup(t *testing.T, eps []endpoint.Endpoint) (*store.Store, string) {
@@ -90,7 +116,7 @@ func TestFanoutDispatchesEveryDueCheck(t *testing.T) {
 		Probes:     map[string]string{"home": "probe-home", "eu": "probe-eu"},
 		SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute,
 		Plan: plan.Options{MaxChecks: 50, MaxPayloadBytes: 900 << 10},
-	}, st, col, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return now })
+	}, st, col, slog.New(slog.NewTextHandler(io.Discard, nil)), newClock(func() time.Time { return now }))
 
 	out, err := h.Invoke(context.Background(), []byte(`{"detail-type":"Scheduled Event","time":"2026-11-27T12:00:00Z"}`))
 	if err != nil {
@@ -143,7 +169,7 @@ func TestFanoutRecordsMissedSpanForLateEvent(t *testing.T) {
 	col := &shardCollector{shards: map[string][]plan.Shard{}}
 	h := fanout.New(fanout.Config{
 		Probes: map[string]string{"home": "probe-home"}, SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute,
-	}, st, col, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return scheduled.Add(5 * time.Minute) })
+	}, st, col, slog.New(slog.NewTextHandler(io.Discard, nil)), newClock(func() time.Time { return scheduled.Add(5 * time.Minute) }))
 	sum, err := h.Run(context.Background(), scheduled)
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +197,7 @@ func TestFanoutReportsUnroutableShards(t *testing.T) {
 	col := &shardCollector{shards: map[string][]plan.Shard{}}
 	h := fanout.New(fanout.Config{
 		Probes: map[string]string{"home": "probe-home"}, SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute,
-	}, st, col, slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return scheduled })
+	}, st, col, slog.New(slog.NewTextHandler(io.Discard, nil)), newClock(func() time.Time { return scheduled }))
 	sum, err := h.Run(context.Background(), scheduled)
 	if err != nil {
 		t.Fatal(err)
@@ -182,8 +208,89 @@ func TestFanoutReportsUnroutableShards(t *testing.T) {
 }
 
 func TestFanoutRejectsEventWithoutTime(t *testing.T) {
-	h := fanout.New(fanout.Config{}, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	h := fanout.New(fanout.Config{}, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), fanout.RealClock{})
 	if _, err := h.Invoke(context.Background(), []byte(`{"detail-type":"Scheduled Event"}`)); !errors.Is(err, fanout.ErrNoEvent) {
 		t.Errorf("err = %v, want ErrNoEvent", err)
+	}
+}
+
+// timedCollector notes when, on the fanout's clock, each shard was invoked.
+type timedCollector struct {
+	clock *testClock
+	mu    sync.Mutex
+	at    []time.Time
+	first []time.Time // each shard's first planned instant
+}
+
+func (c *timedCollector) Invoke(_ context.Context, _ string, payload []byte) error {
+	var sh plan.Shard
+	if err := json.Unmarshal(payload, &sh); err != nil {
+		return err
+	}
+	first := sh.Span.End
+	for _, ep := range sh.Endpoints {
+		if at := plan.Instants(ep.ID, ep.Interval, sh.Span); len(at) > 0 && at[0].Before(first) {
+			first = at[0]
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = append(c.at, c.clock.Now())
+	c.first = append(c.first, first)
+	return nil
+}
+
+// TestFanoutDispatchesEachShardJustBeforeItsFirstCheck holds the rule that
+// keeps probes from being billed for waiting: every shard is invoked Lead
+// before its first planned instant, never earlier, at once when that time
+// has passed; the fanout sleeps until each dispatch time in turn, no longer,
+// and ends with the last.
+func TestFanoutDispatchesEachShardJustBeforeItsFirstCheck(t *testing.T) {
+	st, _ := setup(t, demo(400, "home"))
+	scheduled := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	const lead = 2 * time.Second
+	tests := []struct {
+		name string
+		late time.Duration // when the event is handled, after its scheduled time
+	}{
+		{"on time: the fanout waits for the span", time.Second},
+		{"late: passed shards at once, later ones on time", 40 * time.Second},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at := scheduled.Add(time.Duration(i) * time.Minute) // a span of its own in the ledger
+			handled := at.Add(tt.late)
+			clock := newClock(func() time.Time { return handled })
+			col := &timedCollector{clock: clock}
+			h := fanout.New(fanout.Config{
+				Probes: map[string]string{"home": "probe-home"}, SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute,
+				Lead: lead, Plan: plan.Options{MaxChecks: 40, MaxPayloadBytes: 900 << 10},
+			}, st, col, slog.New(slog.DiscardHandler), clock)
+			sum, err := h.Run(context.Background(), at)
+			if err != nil || sum.Status != record.SpanDispatched || sum.Shards < 3 {
+				t.Fatalf("summary %+v, %v: want several shards dispatched", sum, err)
+			}
+			if len(col.at) != sum.Shards {
+				t.Fatalf("%d invocations for %d shards", len(col.at), sum.Shards)
+			}
+			var wakes []time.Time // the dispatch times still ahead when the event came
+			for k := range col.at {
+				due := col.first[k].Add(-lead)
+				if col.at[k].Before(due) {
+					t.Errorf("shard %d invoked at %s, before %s (lead %s before its first check)", k, col.at[k], due, lead)
+				}
+				if due.After(handled) {
+					wakes = append(wakes, due)
+				}
+			}
+			slices.SortFunc(wakes, time.Time.Compare)
+			wakes = slices.CompactFunc(wakes, time.Time.Equal)
+			if !slices.EqualFunc(clock.woke, wakes, time.Time.Equal) {
+				t.Errorf("the fanout woke at %v, want exactly the dispatch times ahead %v", clock.woke, wakes)
+			}
+			if len(wakes) == 0 {
+				t.Error("no shard had to wait: the case tests nothing")
+			}
+		})
 	}
 }
