@@ -57,7 +57,17 @@ type Config struct {
 	DBBackupRetentionDays    int    `json:"dbBackupRetentionDays"`
 	DBDeletionProtection     bool   `json:"dbDeletionProtection"`
 	DBMultiAZ                bool   `json:"dbMultiAz"`
-	NATGateways              int    `json:"natGateways"`
+
+	// NATGateways gives the home VPC's functions subnets a route to the
+	// Internet. Only the fanout needs one, and only to invoke probes in other
+	// regions: an interface endpoint serves its own region's API. With 0 the
+	// VPC has no egress at all, and endpoints (Lambda and Secrets Manager
+	// interface endpoints, an S3 gateway endpoint) serve what stays inside.
+	NATGateways int `json:"natGateways"`
+	// EndpointZones is how many zones the interface endpoints are placed
+	// in when NATGateways is 0 (each zone is billed per endpoint); 2 keeps
+	// them through the loss of a zone, as natGateways=2 does.
+	EndpointZones int `json:"endpointZones"`
 
 	// DrainConcurrency caps concurrent drain invocations, so that replaying a
 	// backlog does not crowd the database.
@@ -135,7 +145,8 @@ func Defaults() Config {
 		DBBackupRetentionDays:    7,
 		DBDeletionProtection:     true,
 		DBMultiAZ:                false,
-		NATGateways:              1,
+		NATGateways:              0,
+		EndpointZones:            1,
 		DrainConcurrency:         2,
 		QueueMaxReceiveCount:     50,
 	}
@@ -169,6 +180,19 @@ func (c *Config) Locations() []Location {
 	for i := range c.Intranets {
 		in := &c.Intranets[i]
 		out = append(out, Location{Name: in.Name, Region: in.Region, Intranet: in})
+	}
+	return out
+}
+
+// remoteRegions are the regions, other than the home region, that probe
+// locations run in, in configuration order without repeats: the fanout
+// reaches their Lambda API only through a NAT gateway.
+func (c *Config) remoteRegions() []string {
+	var out []string
+	for _, loc := range c.Locations() {
+		if loc.Region != c.HomeRegion && regionRe.MatchString(loc.Region) && !slices.Contains(out, loc.Region) {
+			out = append(out, loc.Region)
+		}
 	}
 	return out
 }
@@ -382,8 +406,14 @@ func (c *Config) validate() []string {
 	if c.DBBackupRetentionDays < 1 || c.DBBackupRetentionDays > 35 {
 		bad("dbBackupRetentionDays: %d is outside 1..35", c.DBBackupRetentionDays)
 	}
-	if c.NATGateways < 1 || c.NATGateways > 2 {
-		bad("natGateways: %d is outside 1..2 (the home probe needs the Internet)", c.NATGateways)
+	if c.NATGateways < 0 || c.NATGateways > 2 {
+		bad("natGateways: %d is outside 0..2", c.NATGateways)
+	} else if remote := c.remoteRegions(); c.NATGateways == 0 && len(remote) > 0 {
+		bad("natGateways: 0 leaves the fanout no route to the Lambda API of %s, where probes run "+
+			"(a VPC endpoint serves its own region only): set natGateways=1", strings.Join(remote, ", "))
+	}
+	if c.EndpointZones < 1 || c.EndpointZones > 2 {
+		bad("endpointZones: %d is outside 1..2", c.EndpointZones)
 	}
 	if c.DrainConcurrency < 2 || c.DrainConcurrency > 1000 {
 		bad("drainConcurrency: %d is outside 2..1000", c.DrainConcurrency)

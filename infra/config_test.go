@@ -28,10 +28,10 @@ func TestLoadConfig(t *testing.T) {
 		}, want: func(*Config) {}},
 		{name: "typed values from cdk.json", ctx: map[string]any{
 			"homeRegion": "us-west-2", "probeRegions": []any{"us-east-1", "ap-southeast-2"},
-			"probeMemoryMB": 1024.0, "dbMultiAz": true, "spanOffset": "5s", "alarmEmail": "ops@example.com",
+			"probeMemoryMB": 1024.0, "dbMultiAz": true, "spanOffset": "5s", "alarmEmail": "ops@example.com", "natGateways": 1.0,
 		}, want: func(c *Config) {
 			c.HomeRegion, c.ProbeRegions, c.ProbeMemoryMB, c.DBMultiAZ = "us-west-2", []string{"us-east-1", "ap-southeast-2"}, 1024, true
-			c.SpanOffset, c.AlarmEmail = Duration(5*time.Second), "ops@example.com"
+			c.SpanOffset, c.AlarmEmail, c.NATGateways = Duration(5*time.Second), "ops@example.com", 1
 		}},
 		{name: "strings from the command line", ctx: map[string]any{
 			"probeRegions":         "us-east-1, ap-southeast-2",
@@ -39,20 +39,29 @@ func TestLoadConfig(t *testing.T) {
 			"probeMemoryMB":        "1024",
 			"dbDeletionProtection": "false",
 			"maxCheckTimeout":      "60s",
+			"natGateways":          "1",
+			"endpointZones":        "2",
 		}, want: func(c *Config) {
 			c.ProbeRegions, c.Intranets, c.ProbeMemoryMB = []string{"us-east-1", "ap-southeast-2"}, []Intranet{intranet}, 1024
-			c.DBDeletionProtection, c.MaxCheckTimeout = false, Duration(time.Minute)
+			c.DBDeletionProtection, c.MaxCheckTimeout, c.NATGateways, c.EndpointZones = false, Duration(time.Minute), 1, 2
 		}},
-		{name: "probe regions as a JSON string", ctx: map[string]any{"probeRegions": `["us-east-1"]`},
-			want: func(c *Config) { c.ProbeRegions = []string{"us-east-1"} }},
+		{name: "probe regions as a JSON string", ctx: map[string]any{"probeRegions": `["us-east-1"]`, "natGateways": 2.0},
+			want: func(c *Config) { c.ProbeRegions, c.NATGateways = []string{"us-east-1"}, 2 }},
+		{name: "an intranet in the home region needs no NAT gateway", ctx: map[string]any{"intranets": []any{map[string]any{
+			"name": "office", "vpcId": "vpc-0a1b2c3d4e5f60718", "subnetIds": []any{"subnet-0a1b2c3d4e5f60718"}, "securityGroupId": "sg-0a1b2c3d4e5f60718"}}},
+			want: func(c *Config) { c.Intranets = []Intranet{intranet} }},
+		{name: "probes in other regions need a NAT gateway", ctx: map[string]any{"probeRegions": []any{"us-east-1"}, "intranets": []any{
+			map[string]any{"name": "lab", "region": "us-west-2", "vpcId": "vpc-0a1b2c3d4e5f60718", "subnetIds": []any{"subnet-0a1b2c3d4e5f60718"}, "securityGroupId": "sg-0a1b2c3d4e5f60718"},
+			map[string]any{"name": "lab2", "region": "us-east-1", "vpcId": "vpc-0a1b2c3d4e5f60718", "subnetIds": []any{"subnet-0a1b2c3d4e5f60718"}, "securityGroupId": "sg-0a1b2c3d4e5f60718"},
+		}}, wantErr: []string{"natGateways: 0 leaves the fanout no route to the Lambda API of us-east-1, us-west-2, where probes run"}},
 		{name: "unknown key", ctx: map[string]any{"probeRegion": "us-east-1"}, wantErr: []string{"probeRegion: unknown context key"}},
 		{name: "wrong types", ctx: map[string]any{"probeMemoryMB": "lots", "dbMultiAz": 1.0, "spanOffset": "soon"},
 			wantErr: []string{`probeMemoryMB: "lots" is not valid JSON`, "dbMultiAz: want bool", "spanOffset: want a duration"}},
-		{name: "bad regions", ctx: map[string]any{"homeRegion": "Ireland", "probeRegions": []any{"us-east-1", "us-east-1", "mars"}},
+		{name: "bad regions", ctx: map[string]any{"homeRegion": "Ireland", "probeRegions": []any{"us-east-1", "us-east-1", "mars"}, "natGateways": 1.0},
 			wantErr: []string{`homeRegion: "Ireland"`, "us-east-1 is listed twice", `probeRegions: "mars"`}},
 		{name: "probe region is home", ctx: map[string]any{"probeRegions": []any{"eu-west-1"}},
 			wantErr: []string{"probeRegions: eu-west-1 is the home region"}},
-		{name: "intranet problems", ctx: map[string]any{"probeRegions": []any{"us-east-1"}, "intranets": []any{
+		{name: "intranet problems", ctx: map[string]any{"probeRegions": []any{"us-east-1"}, "natGateways": 1.0, "intranets": []any{
 			map[string]any{"name": "us-east-1", "vpcId": "vpc-1", "subnetIds": []any{}, "securityGroupId": "sg"},
 			map[string]any{"name": "home", "vpcId": "vpc-0a1b2c3d4e5f60718", "subnetIds": []any{"subnet-x"}, "securityGroupId": "sg-0a1b2c3d4e5f60718"},
 		}}, wantErr: []string{
@@ -65,12 +74,12 @@ func TestLoadConfig(t *testing.T) {
 			wantErr: []string{`intranets: unknown field "vpc_id"`, `intranets[0].vpcId: ""`}},
 		{name: "limits", ctx: map[string]any{
 			"fanoutMemoryMB": 64.0, "shardMaxChecks": 0.0, "spanOffset": "1m", "maxCheckTimeout": "10m",
-			"logRetentionDays": 31.0, "alarmEmail": "a@b.c, d@e.f", "secretPrefix": "watcher", "natGateways": 0.0,
-			"dbMaxAllocatedStorageGiB": 10.0, "prefix": "Watcher",
+			"logRetentionDays": 31.0, "alarmEmail": "a@b.c, d@e.f", "secretPrefix": "watcher", "natGateways": 3.0,
+			"dbMaxAllocatedStorageGiB": 10.0, "prefix": "Watcher", "endpointZones": 0.0,
 		}, wantErr: []string{
 			"fanoutMemoryMB: 64 is outside", "shardMaxChecks: 0 is outside", "spanOffset: 1m0s is outside",
-			"maxCheckTimeout: 10m0s is outside", "logRetentionDays: 31", "alarmEmail:", "secretPrefix:", "natGateways: 0",
-			"dbMaxAllocatedStorageGiB: 10", `prefix: "Watcher"`,
+			"maxCheckTimeout: 10m0s is outside", "logRetentionDays: 31", "alarmEmail:", "secretPrefix:", "natGateways: 3 is outside 0..2",
+			"dbMaxAllocatedStorageGiB: 10", `prefix: "Watcher"`, "endpointZones: 0 is outside 1..2",
 		}},
 	}
 	for _, tt := range tests {

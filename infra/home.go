@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -28,15 +29,22 @@ const (
 	dbPort      = 5432
 )
 
-// Function timeouts other than the probes' (see Config.ProbeTimeout).
+// Function timeouts other than the probes' (see Config.ProbeTimeout). The
+// fanout invokes each shard just before its first check, so it lasts until
+// the last shard of its span: the span offset and the span itself.
 const (
-	fanoutTimeout  = time.Minute
+	fanoutTimeout  = 2 * time.Minute
 	drainTimeout   = time.Minute
 	migrateTimeout = 5 * time.Minute
 )
 
 // homeStack is the home region: network, database, proxy, the fanout and its
 // schedule, the home probe, the record queue and its drain, the migrations.
+//
+// Only what must reach the database runs in the VPC: the fanout, the drain
+// and the migrate function. The home probe runs outside it, like every other
+// region's probe, and sends its checks to the record queue: its targets'
+// responses never cross a NAT gateway.
 type homeStack struct {
 	Stack    awscdk.Stack
 	Vpc      awsec2.Vpc
@@ -50,6 +58,13 @@ type homeStack struct {
 	Drain    *watcherFunction
 	Migrate  *watcherFunction
 	Schedule awsscheduler.Schedule
+
+	// Endpoints are the VPC endpoints that stand in for a NAT gateway (none
+	// when the VPC has one): Lambda and Secrets Manager, and S3.
+	Endpoints []awsec2.IVpcEndpoint
+	// endpointDeps is what must exist before a function uses an endpoint:
+	// the endpoints and their security groups with their ingress rules.
+	endpointDeps []constructs.IDependable
 }
 
 func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
@@ -70,13 +85,12 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 			Vpc: h.Vpc, Description: jsii.String(desc), AllowAllOutbound: jsii.Bool(allOutbound),
 		})
 	}
-	// Egress is as narrow as each function allows: only the probe talks to
-	// arbitrary hosts and ports (its targets).
+	// Egress is as narrow as each function allows. No function in the VPC
+	// talks to the Internet: the probes, which do, run outside it.
 	fanoutSG := sg("FanoutSG", "Watcher fanout: proxy and AWS APIs", false)
-	probeSG := sg("ProbeSG", "Watcher home probe: targets anywhere, proxy, AWS APIs", true)
 	drainSG := sg("DrainSG", "Watcher drain: proxy only", false)
 	migrateSG := sg("MigrateSG", "Watcher migrate: database and Secrets Manager", false)
-	for _, s := range []awsec2.SecurityGroup{fanoutSG, drainSG, probeSG} {
+	for _, s := range []awsec2.SecurityGroup{fanoutSG, drainSG} {
 		h.Proxy.Connections().AllowFrom(s, awsec2.Port_Tcp(jsii.Number(dbPort)), jsii.String("Watcher function to proxy"))
 	}
 	// The operator's way in (endpoint imports, reports): a CloudShell VPC
@@ -86,33 +100,33 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 		h.DB.Connections().AllowFrom(s, awsec2.Port_Tcp(jsii.Number(dbPort)), jsii.String("owner access to database"))
 	}
 	for _, s := range []awsec2.SecurityGroup{fanoutSG, migrateSG, operatorSG} {
-		// AWS APIs (Lambda Invoke, Secrets Manager) through the NAT gateway.
+		// AWS APIs (Lambda Invoke, Secrets Manager, the CloudFormation
+		// response to S3): the route tables decide where 443 leads, to the
+		// NAT gateway or, without one, only to the VPC endpoints.
 		s.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(443)), jsii.String("HTTPS to AWS APIs"), nil)
 	}
 
 	h.queues(cfg)
 
-	private := &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS}
+	functions := functionsSubnets()
 	proxyURL := func(user string) *string {
 		// RDS Proxy presents a certificate from ACM, trusted by the system
 		// roots, so the host name is verified, not only encrypted.
 		return jsii.String(fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=verify-full", user, *h.Proxy.Endpoint(), dbPort, dbName))
 	}
 
-	// Probes first: the fanout's environment names all of them.
+	// Probes first: the fanout's environment names all of them. The home
+	// probe is configured as every other region's: outside the VPC, no
+	// database, everything to the record queue, which the drain empties.
 	h.Probe = newFunction(stack, "ProbeHome", cfg, fnSpec{
 		Asset: "probe", Name: cfg.probeName(HomeLocation), MemoryMB: cfg.ProbeMemoryMB, Timeout: cfg.ProbeTimeout(),
 		Env: map[string]*string{
-			"DATABASE_URL":             proxyURL(migrations.RoleProbe),
-			"DATABASE_IAM_AUTH":        jsii.String("true"),
 			"WATCHER_LOCATION":         jsii.String(HomeLocation),
-			"WATCHER_RECORD_QUEUE_URL": h.Queue.QueueUrl(), // spill when the database is unreachable
+			"WATCHER_RECORD_QUEUE_URL": h.Queue.QueueUrl(),
 		},
-		Vpc: h.Vpc, Subnets: private, SecurityGroups: []awsec2.ISecurityGroup{probeSG},
 		AsyncRetries: jsii.Number(probeAsyncRetries), MaxEventAge: probeMaxEventAge,
 	})
-	h.Proxy.GrantConnect(h.Probe.Role, jsii.String(migrations.RoleProbe))
-	h.Queue.GrantSendMessages(h.Probe.Role)
+	grantSendRecords(h.Probe.Role, h.Queue.QueueArn())
 	grantSecrets(stack, cfg, h.Probe.Role, cfg.HomeRegion)
 
 	probes := map[string]*string{}
@@ -131,8 +145,9 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 			"WATCHER_SPAN_OFFSET":      jsii.String(cfg.SpanOffset.D().String()),
 			"WATCHER_MAX_DELAY":        jsii.String(cfg.MaxDelay.D().String()),
 			"WATCHER_SHARD_MAX_CHECKS": jsii.String(fmt.Sprint(cfg.ShardMaxChecks)),
+			"WATCHER_PROBE_MEMORY_MB":  jsii.String(fmt.Sprint(cfg.ProbeMemoryMB)),
 		},
-		Vpc: h.Vpc, Subnets: private, SecurityGroups: []awsec2.ISecurityGroup{fanoutSG},
+		Vpc: h.Vpc, Subnets: functions, SecurityGroups: []awsec2.ISecurityGroup{fanoutSG},
 		// Spans whose events arrive too late are recorded as missed by the
 		// fanout itself, so Lambda should deliver rather than drop them.
 		AsyncRetries: jsii.Number(2), MaxEventAge: time.Hour,
@@ -150,7 +165,7 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 			"DATABASE_URL":      proxyURL(migrations.RoleProbe),
 			"DATABASE_IAM_AUTH": jsii.String("true"),
 		},
-		Vpc: h.Vpc, Subnets: private, SecurityGroups: []awsec2.ISecurityGroup{drainSG},
+		Vpc: h.Vpc, Subnets: functions, SecurityGroups: []awsec2.ISecurityGroup{drainSG},
 	})
 	h.Proxy.GrantConnect(h.Drain.Role, jsii.String(migrations.RoleProbe))
 	h.Drain.Fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(h.Queue, &awslambdaeventsources.SqsEventSourceProps{
@@ -165,12 +180,16 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 			"WATCHER_DB_SECRET_ARN": h.DB.Secret().SecretArn(),
 			"DATABASE_IAM_AUTH":     jsii.String("true"), // app roles log in with IAM: GRANT rds_iam
 		},
-		Vpc: h.Vpc, Subnets: private, SecurityGroups: []awsec2.ISecurityGroup{migrateSG},
+		Vpc: h.Vpc, Subnets: functions, SecurityGroups: []awsec2.ISecurityGroup{migrateSG},
 		// CloudFormation and the schedule invoke it asynchronously; a retry
 		// would answer CloudFormation twice.
 		AsyncRetries: jsii.Number(0), MaxEventAge: time.Hour,
 	})
 	h.DB.Secret().GrantRead(h.Migrate.Role, nil)
+
+	if cfg.NATGateways == 0 {
+		h.endpoints(cfg, probeArns, fanoutSG, migrateSG, operatorSG)
+	}
 
 	// The schedule: every minute, an event shaped like an EventBridge
 	// scheduled event whose "time" is the scheduled (not the delivery) time,
@@ -212,8 +231,14 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 		// deploy for an hour.
 		ServiceTimeout: awscdk.Duration_Seconds(jsii.Number(migrateTimeout.Seconds() + 60)),
 	})
-	// Its ingress rule lives under the database's security group.
+	// Its ingress rule lives under the database's security group. Without
+	// a NAT gateway it answers CloudFormation through the S3 endpoint and
+	// reads the secret through the Secrets Manager endpoint; the schedule,
+	// which waits for it, needs the Lambda endpoint.
 	migrationsCR.Node().AddDependency(h.DB, h.DBSG, h.Vpc, migrateSG)
+	for _, d := range h.endpointDeps {
+		migrationsCR.Node().AddDependency(d)
+	}
 	h.Schedule.Node().AddDependency(migrationsCR)
 	h.Drain.Fn.Node().AddDependency(migrationsCR)
 	migrateSchedRole := schedulerRole(stack, "MigrateScheduleRole", "Migrate")
@@ -248,7 +273,7 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	awscdk.NewCfnOutput(stack, jsii.String("DatabaseEndpoint"), &awscdk.CfnOutputProps{Value: h.DB.DbInstanceEndpointAddress()})
 	awscdk.NewCfnOutput(stack, jsii.String("VpcId"), &awscdk.CfnOutputProps{Value: h.Vpc.VpcId()})
 	awscdk.NewCfnOutput(stack, jsii.String("OperatorSubnetIds"), &awscdk.CfnOutputProps{
-		Value: awscdk.Fn_Join(jsii.String(","), h.Vpc.SelectSubnets(private).SubnetIds),
+		Value: awscdk.Fn_Join(jsii.String(","), h.Vpc.SelectSubnets(functions).SubnetIds),
 	})
 	awscdk.NewCfnOutput(stack, jsii.String("OperatorSecurityGroupId"), &awscdk.CfnOutputProps{Value: operatorSG.SecurityGroupId()})
 	awscdk.NewCfnOutput(stack, jsii.String("DatabaseSecretArn"), &awscdk.CfnOutputProps{Value: h.DB.Secret().SecretArn()})
@@ -266,8 +291,22 @@ const (
 	probeMaxEventAge  = 15 * time.Minute
 )
 
+// functionsSubnets are the subnets of the functions left in the VPC (and of
+// the operator's CloudShell): private with a NAT gateway, isolated without.
+func functionsSubnets() *awsec2.SubnetSelection {
+	return &awsec2.SubnetSelection{SubnetGroupName: jsii.String("functions")}
+}
+
 func (h *homeStack) network(cfg *Config) {
 	stack := h.Stack
+	// Without a NAT gateway the functions subnets have no route out at all.
+	// The public subnets stay either way: they cost nothing, and keeping them
+	// keeps every subnet's address (the database's above all) when
+	// natGateways changes.
+	functions := awsec2.SubnetType_PRIVATE_WITH_EGRESS
+	if cfg.NATGateways == 0 {
+		functions = awsec2.SubnetType_PRIVATE_ISOLATED
+	}
 	flowLogs := awslogs.NewLogGroup(stack, jsii.String("FlowLogs"), &awslogs.LogGroupProps{
 		Retention:     retention(cfg.LogRetentionDays),
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
@@ -278,7 +317,7 @@ func (h *homeStack) network(cfg *Config) {
 		NatGateways: jsii.Number(float64(cfg.NATGateways)),
 		SubnetConfiguration: &[]*awsec2.SubnetConfiguration{
 			{Name: jsii.String("public"), SubnetType: awsec2.SubnetType_PUBLIC, CidrMask: jsii.Number(24)},
-			{Name: jsii.String("functions"), SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS, CidrMask: jsii.Number(20)},
+			{Name: jsii.String("functions"), SubnetType: functions, CidrMask: jsii.Number(20)},
 			{Name: jsii.String("database"), SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED, CidrMask: jsii.Number(24)},
 		},
 		// Rejected traffic only: accepted flows of thousands of checks a
@@ -396,6 +435,90 @@ func (h *homeStack) queues(cfg *Config) {
 	})
 }
 
+// endpoints stands in for the NAT gateway: what the functions left in the VPC
+// call besides the database, each endpoint open to exactly its callers and
+// its policy limited to what they do with it.
+//   - Lambda (interface): the fanout invokes the probes. Every probe is in
+//     the home region here (Config.validate).
+//   - Secrets Manager (interface): the migrate function, and the operator
+//     in CloudShell, read the owner's secret.
+//   - S3 (gateway, free): the migrate function, a custom resource, answers
+//     CloudFormation by a PUT to a presigned URL in CloudFormation's bucket;
+//     the operator's CloudShell, which has no upload in a VPC, fetches the
+//     watcher binary from a bucket of the account.
+//
+// The drain needs nothing: the Lambda service polls the queue for it. The
+// interface endpoints sit in cfg.EndpointZones zones; a function in the
+// other zone reaches them across zones.
+func (h *homeStack) endpoints(cfg *Config, probeArns []*string, fanoutSG, migrateSG, operatorSG awsec2.ISecurityGroup) {
+	stack := h.Stack
+	subnets := *h.Vpc.SelectSubnets(functionsSubnets()).Subnets
+	zones := &awsec2.SubnetSelection{Subnets: &[]awsec2.ISubnet{}}
+	for i := 0; i < cfg.EndpointZones && i < len(subnets); i++ {
+		*zones.Subnets = append(*zones.Subnets, subnets[i])
+	}
+	sameAccount := &map[string]any{"StringEquals": map[string]any{"aws:PrincipalAccount": stack.Account()}}
+	iface := func(id, desc string, service awsec2.IInterfaceVpcEndpointService, from []awsec2.ISecurityGroup, policy *awsiam.PolicyStatementProps) {
+		sg := awsec2.NewSecurityGroup(stack, jsii.String(id+"SG"), &awsec2.SecurityGroupProps{
+			Vpc: h.Vpc, Description: jsii.String(desc), AllowAllOutbound: jsii.Bool(false),
+		})
+		ep := awsec2.NewInterfaceVpcEndpoint(stack, jsii.String(id), &awsec2.InterfaceVpcEndpointProps{
+			Vpc: h.Vpc, Service: service, Subnets: zones, SecurityGroups: &[]awsec2.ISecurityGroup{sg},
+			PrivateDnsEnabled: jsii.Bool(true), // the SDK's own host names resolve to the endpoint
+			Open:              jsii.Bool(false),
+		})
+		for _, s := range from {
+			ep.Connections().AllowDefaultPortFrom(s, jsii.String("HTTPS to the endpoint"))
+		}
+		policy.Principals = &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()}
+		policy.Conditions = sameAccount
+		ep.AddToPolicy(awsiam.NewPolicyStatement(policy))
+		h.Endpoints = append(h.Endpoints, ep)
+		h.endpointDeps = append(h.endpointDeps, ep, sg)
+	}
+	iface("LambdaEndpoint", "Watcher Lambda API endpoint: from the fanout", awsec2.InterfaceVpcEndpointAwsService_LAMBDA(),
+		[]awsec2.ISecurityGroup{fanoutSG}, &awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("lambda:InvokeFunction"), Resources: &probeArns,
+		})
+	iface("SecretsManagerEndpoint", "Watcher Secrets Manager endpoint: from migrate and the operator", awsec2.InterfaceVpcEndpointAwsService_SECRETS_MANAGER(),
+		[]awsec2.ISecurityGroup{migrateSG, operatorSG}, &awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("secretsmanager:GetSecretValue"), Resources: &[]*string{h.DB.Secret().SecretArn()},
+		})
+	s3 := awsec2.NewGatewayVpcEndpoint(stack, jsii.String("S3Endpoint"), &awsec2.GatewayVpcEndpointProps{
+		Vpc: h.Vpc, Service: awsec2.GatewayVpcEndpointAwsService_S3(), Subnets: &[]*awsec2.SubnetSelection{functionsSubnets()},
+	})
+	// Writes only to CloudFormation's response bucket of the region (its
+	// name has no dashes: cloudformation-custom-resource-response-euwest1);
+	// the presigned URL is CloudFormation's, so any principal. Reads only
+	// from this account's buckets, by this account's principals.
+	s3.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("s3:PutObject"),
+		Resources: &[]*string{awscdk.Fn_Join(jsii.String(""), jsii.Strings(
+			"arn:", *awscdk.Aws_PARTITION(), ":s3:::cloudformation-custom-resource-response-"+strings.ReplaceAll(cfg.HomeRegion, "-", "")+"/*"))},
+	}))
+	s3.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+		Actions:    jsii.Strings("s3:GetObject", "s3:ListBucket"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"StringEquals": map[string]any{
+			"aws:PrincipalAccount": stack.Account(),
+			"aws:ResourceAccount":  stack.Account(),
+		}},
+	}))
+	h.Endpoints = append(h.Endpoints, s3)
+	h.endpointDeps = append(h.endpointDeps, s3)
+}
+
+// grantSendRecords lets a probe send its checks and invocation records to
+// the record queue, and do nothing else with it.
+func grantSendRecords(role awsiam.Role, queueArn *string) {
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("sqs:SendMessage"),
+		Resources: &[]*string{queueArn},
+	}))
+}
+
 // grantSecrets lets a probe read basic-auth passwords under the prefix.
 func grantSecrets(stack awscdk.Stack, cfg *Config, role awsiam.Role, region string) {
 	arns := cfg.secretArns(stack, region)
@@ -415,7 +538,7 @@ func grantSecrets(stack awscdk.Stack, cfg *Config, role awsiam.Role, region stri
 
 func (h *homeStack) suppressions(cfg *Config) {
 	if !cfg.DBMultiAZ {
-		suppress(h.DB, "AwsSolutions-RDS3", "Multi-AZ is configurable (context dbMultiAz) and off by default: it doubles the database's fixed cost, and probes spill checks to SQS while the database is down.")
+		suppress(h.DB, "AwsSolutions-RDS3", "Multi-AZ is configurable (context dbMultiAz) and off by default: it doubles the database's fixed cost, and every probe sends its checks to SQS, which holds them while the database is down.")
 	}
 	if !cfg.DBDeletionProtection {
 		suppress(h.DB, "AwsSolutions-RDS10", "Deletion protection is configurable (context dbDeletionProtection) and was turned off for this deployment.")

@@ -5,7 +5,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -65,10 +64,7 @@ func newProbeStack(scope constructs.Construct, cfg *Config, loc Location) *probe
 		}
 	}
 	w := newFunction(stack, "Probe", cfg, spec)
-	w.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Actions:   jsii.Strings("sqs:SendMessage"),
-		Resources: jsii.Strings(*cfg.queueArn(stack)),
-	}))
+	grantSendRecords(w.Role, cfg.queueArn(stack))
 	grantSecrets(stack, cfg, w.Role, loc.Region)
 
 	al := newAlarms(stack, cfg)

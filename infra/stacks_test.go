@@ -224,7 +224,9 @@ func TestExampleFleet(t *testing.T) {
 			{"watcher-home", "AWS::Lambda::EventSourceMapping", 1},
 			{"watcher-home", "Custom::WatcherMigrations", 1},
 			{"watcher-home", "AWS::EC2::VPC", 1},
-			{"watcher-home", "AWS::EC2::NatGateway", 1},
+			{"watcher-home", "AWS::EC2::NatGateway", 1}, // the example has a probe in another region
+			{"watcher-home", "AWS::EC2::VPCEndpoint", 0},
+			{"watcher-home", "AWS::EC2::SecurityGroup", 6}, // fanout, drain, migrate, operator, database, proxy
 			{"watcher-home", "AWS::EC2::FlowLog", 1},
 			{"watcher-home", "AWS::Logs::LogGroup", 5}, // four functions and the flow log
 			{"watcher-home", "AWS::SNS::Topic", 1},
@@ -329,6 +331,11 @@ func TestExampleFleet(t *testing.T) {
 		if !mapsEqual(probes, wantProbes) {
 			t.Errorf("WATCHER_PROBES = %v, want %v", probes, wantProbes)
 		}
+		// The fanout waits to invoke each shard just before its first
+		// check: it must outlive the span offset and the span.
+		if timeout, floor := time.Duration(fn.Properties["Timeout"].(float64))*time.Second, cfg.SpanOffset.D()+Span+30*time.Second; timeout < floor {
+			t.Errorf("fanout timeout %s, want at least %s (offset, span and 30 s to plan)", timeout, floor)
+		}
 		role := refOf(fn.Properties["Role"])
 		var invoke []string
 		for _, s := range home.policyOf(role) {
@@ -347,7 +354,8 @@ func TestExampleFleet(t *testing.T) {
 		}
 		want2 := map[string]string{
 			"DATABASE_IAM_AUTH": "true", "WATCHER_SPAN_OFFSET": "10s", "WATCHER_MAX_DELAY": "2m0s", "WATCHER_SHARD_MAX_CHECKS": "2000",
-			"DATABASE_URL": "postgres://watcher_fanout@{ProxyCB0DFB71.Endpoint}:5432/watcher?sslmode=verify-full",
+			"WATCHER_PROBE_MEMORY_MB": "512",
+			"DATABASE_URL":            "postgres://watcher_fanout@{ProxyCB0DFB71.Endpoint}:5432/watcher?sslmode=verify-full",
 		}
 		for k, v := range want2 {
 			if got := home.resolve(env(fn)[k]); got != v {
@@ -381,18 +389,33 @@ func TestExampleFleet(t *testing.T) {
 		}
 	})
 
-	t.Run("remote probes send to the home queue and nowhere else", func(t *testing.T) {
-		for _, c := range []struct {
-			tp     *template
-			loc    string
-			region string
-		}{{probeRegion, "us-east-1", "us-east-1"}, {intranet, "intranet-a", "eu-west-1"}} {
-			_, fn := c.tp.function(t, "watcher-probe-"+c.loc)
-			if got := c.tp.resolve(env(fn)["WATCHER_RECORD_QUEUE_URL"]); got != queueURL {
-				t.Errorf("%s: WATCHER_RECORD_QUEUE_URL = %s, want %s", c.loc, got, queueURL)
+	t.Run("every probe sends to the record queue and nowhere else", func(t *testing.T) {
+		// The home probe names the queue of its own stack; the others build
+		// its URL and ARN from the configuration.
+		var queueID string
+		for id, q := range home.ofType("AWS::SQS::Queue") {
+			if q.Properties["QueueName"] == "watcher-records" {
+				queueID = id
 			}
-			if _, ok := env(fn)["DATABASE_URL"]; ok {
-				t.Errorf("%s: has a DATABASE_URL but no route to the proxy", c.loc)
+		}
+		for _, c := range []struct {
+			tp                 *template
+			loc                string
+			region             string
+			queueURL, queueArn string
+		}{
+			{home, "home", "eu-west-1", "{Ref:" + queueID + "}", "{" + queueID + ".Arn}"},
+			{probeRegion, "us-east-1", "us-east-1", queueURL, queueArn},
+			{intranet, "intranet-a", "eu-west-1", queueURL, queueArn},
+		} {
+			_, fn := c.tp.function(t, "watcher-probe-"+c.loc)
+			if got := c.tp.resolve(env(fn)["WATCHER_RECORD_QUEUE_URL"]); got != c.queueURL {
+				t.Errorf("%s: WATCHER_RECORD_QUEUE_URL = %s, want %s", c.loc, got, c.queueURL)
+			}
+			for _, k := range []string{"DATABASE_URL", "DATABASE_IAM_AUTH"} {
+				if v, ok := env(fn)[k]; ok {
+					t.Errorf("%s: %s = %v; a probe has no route to the proxy, the drain writes its checks", c.loc, k, c.tp.resolve(v))
+				}
 			}
 			grants := map[string][]string{}
 			for _, st := range c.tp.policyOf(refOf(fn.Properties["Role"])) {
@@ -400,8 +423,8 @@ func TestExampleFleet(t *testing.T) {
 					grants[a] = append(grants[a], c.tp.resolveAll(st["Resource"])...)
 				}
 			}
-			if got := grants["sqs:SendMessage"]; !slices.Equal(got, []string{queueArn}) {
-				t.Errorf("%s: sqs:SendMessage on %v, want %s", c.loc, got, queueArn)
+			if got := grants["sqs:SendMessage"]; !slices.Equal(got, []string{c.queueArn}) {
+				t.Errorf("%s: sqs:SendMessage on %v, want %s", c.loc, got, c.queueArn)
 			}
 			wantSecrets := []string{"arn:aws:secretsmanager:" + c.region + ":" + testAccount + ":secret:watcher/basic-auth/*"}
 			if c.region != cfg.HomeRegion {
@@ -410,18 +433,13 @@ func TestExampleFleet(t *testing.T) {
 			if got := grants["secretsmanager:GetSecretValue"]; !slices.Equal(got, wantSecrets) {
 				t.Errorf("%s: secretsmanager:GetSecretValue on %v, want %v", c.loc, got, wantSecrets)
 			}
+			inVPC := c.loc == "intranet-a"
 			for a := range grants {
-				if !strings.HasPrefix(a, "logs:") && !strings.HasPrefix(a, "ec2:") && a != "sqs:SendMessage" && a != "secretsmanager:GetSecretValue" {
-					t.Errorf("%s: unexpected permission %s", c.loc, a)
+				if strings.HasPrefix(a, "logs:") || a == "sqs:SendMessage" || a == "secretsmanager:GetSecretValue" || strings.HasPrefix(a, "ec2:") && inVPC {
+					continue
 				}
+				t.Errorf("%s: unexpected permission %s", c.loc, a) // rds-db:connect above all
 			}
-		}
-		_, hp := home.function(t, "watcher-probe-home")
-		if got := home.resolve(env(hp)["DATABASE_URL"]); got != "postgres://watcher_probe@{ProxyCB0DFB71.Endpoint}:5432/watcher?sslmode=verify-full" {
-			t.Errorf("home probe DATABASE_URL = %s", got)
-		}
-		if got := home.resolve(env(hp)["WATCHER_RECORD_QUEUE_URL"]); !strings.HasPrefix(got, "{Ref:Records") {
-			t.Errorf("home probe spills to %s, want the record queue", got)
 		}
 	})
 
@@ -589,13 +607,70 @@ func TestExampleFleet(t *testing.T) {
 		if env(fn)["WATCHER_ALLOW_PRIVATE"] != "true" {
 			t.Errorf("WATCHER_ALLOW_PRIVATE = %v", env(fn)["WATCHER_ALLOW_PRIVATE"])
 		}
-		_, remote := probeRegion.function(t, "watcher-probe-us-east-1")
-		if _, ok := remote.Properties["VpcConfig"]; ok || env(remote)["WATCHER_ALLOW_PRIVATE"] != nil {
-			t.Errorf("region probe: VpcConfig %v, WATCHER_ALLOW_PRIVATE %v; want neither", remote.Properties["VpcConfig"], env(remote)["WATCHER_ALLOW_PRIVATE"])
+	})
+
+	t.Run("Internet probes run outside any VPC, the database's clients inside the home VPC", func(t *testing.T) {
+		for _, c := range []struct {
+			tp  *template
+			loc string
+		}{{home, "home"}, {probeRegion, "us-east-1"}} {
+			_, fn := c.tp.function(t, "watcher-probe-"+c.loc)
+			if _, ok := fn.Properties["VpcConfig"]; ok || env(fn)["WATCHER_ALLOW_PRIVATE"] != nil {
+				t.Errorf("probe %s: VpcConfig %v, WATCHER_ALLOW_PRIVATE %v; want neither (its responses would cross a NAT gateway)",
+					c.loc, fn.Properties["VpcConfig"], env(fn)["WATCHER_ALLOW_PRIVATE"])
+			}
 		}
-		_, hp := home.function(t, "watcher-probe-home")
-		if _, ok := hp.Properties["VpcConfig"]; !ok {
-			t.Error("home probe is not in the VPC")
+		functions := map[string]bool{}
+		for id, sn := range home.ofType("AWS::EC2::Subnet") {
+			if strings.HasPrefix(id, "Vpcfunctions") {
+				functions[id] = true
+				if sn.Properties["MapPublicIpOnLaunch"] == true {
+					t.Errorf("%s maps public addresses", id)
+				}
+			}
+		}
+		for _, name := range []string{"watcher-fanout", "watcher-drain", "watcher-migrate"} {
+			_, fn := home.function(t, name)
+			vpc, _ := fn.Properties["VpcConfig"].(map[string]any)
+			subnets := vpc["SubnetIds"].([]any)
+			if len(subnets) != len(functions) {
+				t.Errorf("%s in subnets %v, want the %d functions subnets", name, subnets, len(functions))
+			}
+			for _, sn := range subnets {
+				if !functions[refOf(sn)] {
+					t.Errorf("%s in subnet %v, not a functions subnet", name, sn)
+				}
+			}
+		}
+		// Only the fanout and the drain reach the proxy; no security group
+		// is left for the home probe.
+		var proxySG string
+		for _, p := range home.ofType("AWS::RDS::DBProxy") {
+			proxySG = refOf(p.Properties["VpcSecurityGroupIds"].([]any)[0])
+		}
+		var from []string
+		for _, in := range home.ofType("AWS::EC2::SecurityGroupIngress") {
+			if refOf(in.Properties["GroupId"]) == proxySG {
+				from = append(from, refOf(in.Properties["SourceSecurityGroupId"]))
+			}
+		}
+		sort.Strings(from)
+		if len(from) != 2 || !strings.HasPrefix(from[0], "DrainSG") || !strings.HasPrefix(from[1], "FanoutSG") {
+			t.Errorf("proxy open to %v, want the drain and the fanout only", from)
+		}
+		for id := range home.ofType("AWS::EC2::SecurityGroup") {
+			if strings.HasPrefix(id, "Probe") {
+				t.Errorf("security group %s: the home probe is not in the VPC", id)
+			}
+		}
+	})
+
+	t.Run("with a NAT gateway for the remote probes, no VPC endpoints", func(t *testing.T) {
+		if n := len(home.ofType("AWS::EC2::NatGateway")); n != cfg.NATGateways || n != 1 {
+			t.Errorf("%d NAT gateways, want %d", n, cfg.NATGateways)
+		}
+		if n := len(home.ofType("AWS::EC2::VPCEndpoint")); n != 0 {
+			t.Errorf("%d VPC endpoints beside the NAT gateway, want none", n)
 		}
 	})
 }
@@ -729,7 +804,8 @@ func TestSynthExample(t *testing.T) {
 }
 
 // TestHomeOnly is the smallest fleet, with the database options turned the
-// other way: suppressions follow the configuration.
+// other way (suppressions follow the configuration) and the default network:
+// no NAT gateway, VPC endpoints instead.
 func TestHomeOnly(t *testing.T) {
 	out := t.TempDir()
 	ctx := map[string]any{"assetDir": fakeAssets(t), "dbMultiAz": true, "dbDeletionProtection": false, "homeRegion": "us-west-2"}
@@ -760,6 +836,16 @@ func TestHomeOnly(t *testing.T) {
 			t.Errorf("%s: MultiAZ %v, DeletionProtection %v", id, db.Properties["MultiAZ"], db.Properties["DeletionProtection"])
 		}
 	}
+	assertNoNAT(t, tp, 1)
+	msgs, err := assemblyMessages(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if m.Level != "info" {
+			t.Errorf("%s: %s", m.Level, m)
+		}
+	}
 	report, err := os.ReadFile(filepath.Join(out, "AwsSolutions--watcher-home-NagReport.csv"))
 	if err != nil {
 		t.Fatal(err)
@@ -771,5 +857,135 @@ func TestHomeOnly(t *testing.T) {
 		if !strings.Contains(string(report), want) {
 			t.Errorf("nag report lacks %s", want)
 		}
+	}
+}
+
+// TestEndpointsInTwoZones: with endpointZones=2 the interface endpoints
+// survive the loss of a zone, and an intranet in the home region needs no
+// NAT gateway either (the fanout reaches its probe through the endpoint).
+func TestEndpointsInTwoZones(t *testing.T) {
+	_, f := newApp(t, map[string]any{"endpointZones": 2.0, "intranets": []any{map[string]any{
+		"name": "office", "vpcId": "vpc-0a1b2c3d4e5f60718", "subnetIds": []any{"subnet-0a1b2c3d4e5f60718"}, "securityGroupId": "sg-0a1b2c3d4e5f60718"}}})
+	home := templateOf(t, f.Home.Stack)
+	assertNoNAT(t, home, 2)
+	_, probe := templateOf(t, f.Probes[0].Stack).function(t, "watcher-probe-office")
+	if _, ok := probe.Properties["VpcConfig"]; !ok {
+		t.Error("the intranet probe is not in its VPC")
+	}
+}
+
+// assertNoNAT checks the home VPC of a fleet whose probes are all in the home
+// region, with the default natGateways=0: nothing in it reaches the Internet,
+// and what the functions left in it call besides the database goes through
+// VPC endpoints open to exactly their callers, in zones zones.
+func assertNoNAT(t *testing.T, home *template, zones int) {
+	t.Helper()
+	for _, typ := range []string{"AWS::EC2::NatGateway", "AWS::EC2::EIP"} {
+		if n := len(home.ofType(typ)); n != 0 {
+			t.Errorf("%d %s, want none", n, typ)
+		}
+	}
+	// Only the (empty) public subnets have a default route.
+	for id, r := range home.ofType("AWS::EC2::Route") {
+		if !strings.HasPrefix(refOf(r.Properties["RouteTableId"]), "Vpcpublic") {
+			t.Errorf("route %s: %v", id, r.Properties)
+		}
+	}
+	for id := range home.ofType("AWS::EC2::Subnet") {
+		if strings.HasPrefix(id, "Vpcfunctions") {
+			if tags, _ := json.Marshal(home.Resources[id].Properties["Tags"]); !strings.Contains(string(tags), `"Isolated"`) {
+				t.Errorf("functions subnet %s is not isolated: %s", id, tags)
+			}
+		}
+	}
+	ingress := func(sg string) []string {
+		var from []string
+		for _, in := range home.ofType("AWS::EC2::SecurityGroupIngress") {
+			if refOf(in.Properties["GroupId"]) == sg && in.Properties["FromPort"] == 443.0 {
+				from = append(from, strings.TrimRight(refOf(in.Properties["SourceSecurityGroupId"]), "0123456789ABCDEF"))
+			}
+		}
+		sort.Strings(from)
+		return from
+	}
+	var crID string
+	for id := range home.ofType("Custom::WatcherMigrations") {
+		crID = id
+	}
+	deps := home.resolveAll(home.Resources[crID].DependsOn)
+	region := strings.ReplaceAll(home.region, "-", "")
+	thisAccount := `"aws:PrincipalAccount":{"Ref":"AWS::AccountId"}`
+	type allow struct{ action, resource, condition string }
+	want := map[string]struct {
+		typ    string
+		policy []allow // one statement each: the action, a prefix of every resource, a substring of the condition
+		from   []string
+	}{
+		"lambda": {"Interface", []allow{{"lambda:InvokeFunction", "arn:aws:lambda:" + home.region + ":" + testAccount + ":function:watcher-probe-", thisAccount}},
+			[]string{"FanoutSG"}},
+		"secretsmanager": {"Interface", []allow{{"secretsmanager:GetSecretValue", "{Ref:DatabaseSecretAttachment", thisAccount}},
+			[]string{"MigrateSG", "OperatorSG"}},
+		"s3": {"Gateway", []allow{
+			{"s3:PutObject", "arn:aws:s3:::cloudformation-custom-resource-response-" + region + "/*", "null"},
+			{"s3:GetObject,s3:ListBucket", "*", `{"StringEquals":{` + thisAccount + `,"aws:ResourceAccount":{"Ref":"AWS::AccountId"}}}`},
+		}, nil},
+	}
+	seen := map[string]bool{}
+	for id, ep := range home.ofType("AWS::EC2::VPCEndpoint") {
+		p := ep.Properties
+		svc := home.resolve(p["ServiceName"])
+		name := svc[strings.LastIndex(svc, ".")+1:]
+		w, ok := want[name]
+		if !ok || svc != "com.amazonaws."+home.region+"."+name {
+			t.Errorf("%s: endpoint of %s", id, svc)
+			continue
+		}
+		seen[name] = true
+		if p["VpcEndpointType"] != w.typ {
+			t.Errorf("%s: type %v, want %s", id, p["VpcEndpointType"], w.typ)
+		}
+		if !slices.Contains(deps, id) {
+			t.Errorf("the migrations (and so the schedule) do not wait for %s", id)
+		}
+		st := p["PolicyDocument"].(map[string]any)["Statement"].([]any)
+		if len(st) != len(w.policy) {
+			t.Fatalf("%s: policy %v, want %d statements", id, st, len(w.policy))
+		}
+		for i, s := range st {
+			stmt, w := s.(map[string]any), w.policy[i]
+			if a := strings.Join(home.resolveAll(stmt["Action"]), ","); stmt["Effect"] != "Allow" || a != w.action {
+				t.Errorf("%s: statement %d: %v %s, want Allow %s", id, i, stmt["Effect"], a, w.action)
+			}
+			for _, r := range home.resolveAll(stmt["Resource"]) {
+				if !strings.HasPrefix(r, w.resource) {
+					t.Errorf("%s: statement %d on %s, want %s...", id, i, r, w.resource)
+				}
+			}
+			if cond, _ := json.Marshal(stmt["Condition"]); !strings.Contains(string(cond), w.condition) {
+				t.Errorf("%s: statement %d: condition %s, want %s", id, i, cond, w.condition)
+			}
+		}
+		if w.typ == "Gateway" {
+			if n := len(p["RouteTableIds"].([]any)); n != 2 {
+				t.Errorf("%s: %d route tables, want the 2 of the functions subnets", id, n)
+			}
+			continue
+		}
+		if p["PrivateDnsEnabled"] != true {
+			t.Errorf("%s: private DNS off; the SDK would call the public endpoint", id)
+		}
+		if n := len(p["SubnetIds"].([]any)); n != zones {
+			t.Errorf("%s in %d zones, want %d", id, n, zones)
+		}
+		sgs := p["SecurityGroupIds"].([]any)
+		if got := ingress(refOf(sgs[0])); len(sgs) != 1 || !slices.Equal(got, w.from) {
+			t.Errorf("%s: open to %v, want %v", id, got, w.from)
+		}
+		if !slices.Contains(deps, refOf(sgs[0])) {
+			t.Errorf("the migrations do not wait for %s", refOf(sgs[0]))
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("endpoints %v, want %v", keys(seen), keys(want))
 	}
 }
