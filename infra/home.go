@@ -80,22 +80,22 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	h.network(cfg)
 	h.database(cfg)
 
-	sg := func(id, desc string, allOutbound bool) awsec2.SecurityGroup {
-		return awsec2.NewSecurityGroup(stack, jsii.String(id), &awsec2.SecurityGroupProps{
-			Vpc: h.Vpc, Description: jsii.String(desc), AllowAllOutbound: jsii.Bool(allOutbound),
-		})
-	}
 	// Egress is as narrow as each function allows. No function in the VPC
 	// talks to the Internet: the probes, which do, run outside it.
-	fanoutSG := sg("FanoutSG", "Watcher fanout: proxy and AWS APIs", false)
-	drainSG := sg("DrainSG", "Watcher drain: proxy only", false)
-	migrateSG := sg("MigrateSG", "Watcher migrate: database and Secrets Manager", false)
+	sg := func(id, desc string) awsec2.SecurityGroup {
+		return awsec2.NewSecurityGroup(stack, jsii.String(id), &awsec2.SecurityGroupProps{
+			Vpc: h.Vpc, Description: jsii.String(desc), AllowAllOutbound: jsii.Bool(false),
+		})
+	}
+	fanoutSG := sg("FanoutSG", "Watcher fanout: proxy and AWS APIs")
+	drainSG := sg("DrainSG", "Watcher drain: proxy only")
+	migrateSG := sg("MigrateSG", "Watcher migrate: database and Secrets Manager")
 	for _, s := range []awsec2.SecurityGroup{fanoutSG, drainSG} {
 		h.Proxy.Connections().AllowFrom(s, awsec2.Port_Tcp(jsii.Number(dbPort)), jsii.String("Watcher function to proxy"))
 	}
 	// The operator's way in (endpoint imports, reports): a CloudShell VPC
 	// environment in the functions subnets with this group, as the owner.
-	operatorSG := sg("OperatorSG", "Watcher operator: database and AWS APIs", false)
+	operatorSG := sg("OperatorSG", "Watcher operator: database and AWS APIs")
 	for _, s := range []awsec2.SecurityGroup{migrateSG, operatorSG} {
 		h.DB.Connections().AllowFrom(s, awsec2.Port_Tcp(jsii.Number(dbPort)), jsii.String("owner access to database"))
 	}
@@ -146,6 +146,9 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 			"WATCHER_MAX_DELAY":        jsii.String(cfg.MaxDelay.D().String()),
 			"WATCHER_SHARD_MAX_CHECKS": jsii.String(fmt.Sprint(cfg.ShardMaxChecks)),
 			"WATCHER_PROBE_MEMORY_MB":  jsii.String(fmt.Sprint(cfg.ProbeMemoryMB)),
+			// Its Invoke calls pass the NAT gateway when there is one
+			// (probes in other regions), else a VPC endpoint.
+			"WATCHER_VPC": jsii.String(fmt.Sprint(cfg.NATGateways > 0)),
 		},
 		Vpc: h.Vpc, Subnets: functions, SecurityGroups: []awsec2.ISecurityGroup{fanoutSG},
 		// Spans whose events arrive too late are recorded as missed by the

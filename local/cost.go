@@ -40,9 +40,17 @@ intervals; the fixed monthly costs (--fixed, WATCHER_PRICE_FIXED) are spread ove
 URLs separately. CloudWatch Synthetics is priced at $0.0012 per canary run for the same checks.
 The last table reprices the window for other shard and memory sizes.
 
+The line items add what else grows with checks, each per URL-month at 5 s and 60 s: Lambda
+compute (with cold starts' init) and requests, NAT data of VPC-attached locations, data out
+to the Internet (what the checks send, an estimate per check, priced without the free 100 GB
+a month), record-queue requests (per 64 KiB chunk), CloudWatch Logs ingestion and database
+storage (one month of keeping the checks), each priced by the invocation that incurred it
+(--json: line_items).
+
 The same figures are in SQL: watcher_cost_summary(since, fleet_size, fixed_monthly_usd),
 watcher_cost_locations(since), watcher_cost_buckets(since), watcher_cost_endpoints(since),
-and the views cost_summary, cost_by_location, cost_by_bucket, cost_by_endpoint over all history.`,
+watcher_cost_line_items(since), and the views cost_summary, cost_by_location, cost_by_bucket,
+cost_by_endpoint, cost_line_items over all history.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fx, err := cost.ParseFixed(fixed)
@@ -135,6 +143,10 @@ func printCost(w io.Writer, r *cost.Report, cpuMS float64) error {
 		return err
 	}
 
+	if err := printLineItems(w, r); err != nil {
+		return err
+	}
+
 	p("\nBy location (probes plus their share of the fanout by checks")
 	if r.UnallocatedUSD > 0 {
 		p("; %s of fanout in spans without checks is in no location", usd(r.UnallocatedUSD))
@@ -183,6 +195,48 @@ func printCost(w io.Writer, r *cost.Report, cpuMS float64) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// lineLabels name the line items for people.
+var lineLabels = map[string]string{
+	cost.LineLambdaCompute:  "Lambda compute (init included)",
+	cost.LineLambdaRequests: "Lambda requests",
+	cost.LineNATData:        "NAT data (VPC-attached)",
+	cost.LineDataOut:        "data out to the Internet",
+	cost.LineQueueRequests:  "record-queue requests",
+	cost.LineLogs:           "CloudWatch Logs ingestion",
+	cost.LineStorage:        "storage, one month kept",
+}
+
+// printLineItems prints every line that grows with checks and the volumes
+// they price.
+func printLineItems(w io.Writer, r *cost.Report) error {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p("\nLine items per URL-month (each line that grows with checks, by the window's cost per check)\n\n")
+	tw := table(w)
+	fmt.Fprintln(tw, "LINE ITEM\tJSON KEY\tWINDOW\tPER 1,000\t5s URL-MONTH\t60s URL-MONTH\t")
+	row := func(label, key string, li cost.LineItem) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", label, key, usd(li.CostUSD), usd(li.CostPer1000Checks),
+			usd(li.PerURLMonth5s), usd(li.PerURLMonth60s))
+	}
+	for _, li := range r.LineItems.List() {
+		row(lineLabels[li.Name], li.Name, li.LineItem)
+	}
+	row("all line items", "", r.LineItemsTotal)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	v, checks := r.Volumes, max(r.Checks, 1)
+	invocations := 0
+	for _, n := range r.Invocations {
+		invocations += n
+	}
+	p("\n  cold starts         %d, %.2f s of init\n", v.ColdStarts, v.InitS)
+	p("  bytes per check     %s moved (body and protocol), %s sent to the Internet, %s stored\n",
+		count(v.NetBytes/checks), count(v.SentBytes/checks), count(v.StorageBytes/checks))
+	p("  record queue        %s requests, %s bytes\n", count(v.QueueRequests), count(v.QueueBytes))
+	p("  logs                %s bytes, %s per invocation\n", count(v.LogBytes), count(v.LogBytes/int64(max(invocations, 1))))
 	return nil
 }
 

@@ -49,9 +49,13 @@ func TestCostCommand(t *testing.T) {
 	span := time.Date(2020, 1, 2, 3, 4, 10, 0, time.UTC) // long before any --since 1h
 	fanoutUSD, probeUSD := 0.0001, 0.0009
 	for _, inv := range []record.Invocation{
-		{Function: cost.FunctionFanout, MemoryMB: 256, SpanStart: &span, StartedAt: span, Duration: time.Second, Billed: time.Second, CostUSD: &fanoutUSD},
+		{Function: cost.FunctionFanout, MemoryMB: 256, SpanStart: &span, StartedAt: span, Duration: time.Second, Billed: time.Second, CostUSD: &fanoutUSD,
+			RequestUSD: 0.0000002, LogBytes: 600, LogsUSD: 0.0000003},
 		{Function: cost.FunctionProbe, Location: "home", MemoryMB: 512, SpanStart: &span, StartedAt: span, Duration: time.Minute,
-			Billed: time.Minute, ChecksPlanned: 7, ChecksDone: 7, ChecksWritten: 7, PayloadBytes: 900, CostUSD: &probeUSD},
+			Billed: time.Minute, ChecksPlanned: 7, ChecksDone: 7, ChecksWritten: 7, PayloadBytes: 900, CostUSD: &probeUSD,
+			ColdStart: true, Init: 200 * time.Millisecond, VPC: true, NetBytes: 70_000, SentBytes: 15_400, LogBytes: 1400,
+			StorageBytes: 1120, RequestUSD: 0.0000002, NATUSD: 0.00007, DataOutUSD: 0.0000028, LogsUSD: 0.0000007,
+			StorageUSD: 0.0000021},
 	} {
 		if err := st.RecordInvocation(ctx, inv); err != nil {
 			t.Fatal(err)
@@ -105,11 +109,25 @@ func TestCostCommand(t *testing.T) {
 			{"Y", r.Top[1].CostUSD, 0.001 / 7},
 			{"bucket 10-29s", r.Buckets[0].CostUSD, 0.001 * 6 / 7},
 			{"bucket 120-300s per URL-month", r.Buckets[1].PerURLMonthUSD, 0.001 / 7 * 43800},
+			// Line items: of the $0.001, $0.0000004 is requests.
+			{"lambda_compute 60 s", r.LineItems.LambdaCompute.PerURLMonth60s, 0.0009996 / 7 * 43800},
+			{"lambda_requests 5 s", r.LineItems.LambdaRequests.PerURLMonth5s, 0.0000004 / 7 * 525600},
+			{"nat_data 5 s", r.LineItems.NATData.PerURLMonth5s, 5.256},
+			{"nat_data 60 s", r.LineItems.NATData.PerURLMonth60s, 0.438},
+			// $0.0000028 of data out, $0.0000004 a check.
+			{"data_out 5 s", r.LineItems.DataOut.PerURLMonth5s, 0.21024},
+			{"data_out 60 s", r.LineItems.DataOut.PerURLMonth60s, 0.01752},
+			{"logs 60 s", r.LineItems.Logs.PerURLMonth60s, 0.000001 / 7 * 43800},
+			{"storage 60 s", r.LineItems.Storage.PerURLMonth60s, 0.01314},
+			{"all line items 60 s", r.LineItemsTotal.PerURLMonth60s, 0.0010759 / 7 * 43800},
 		}
 		for _, f := range figures {
 			if math.Abs(f.got-f.want) > 1e-9*math.Abs(f.want) {
 				t.Errorf("%s = %.12g, want %.12g", f.name, f.got, f.want)
 			}
+		}
+		if r.LineItems.QueueRequests.CostUSD != 0 || r.Volumes.ColdStarts != 1 || r.Volumes.NetBytes != 70_000 || r.Volumes.SentBytes != 15_400 {
+			t.Errorf("queue line %+v, volumes %+v", r.LineItems.QueueRequests, r.Volumes)
 		}
 		if r.Top[0].EndpointID != ids["x"] || r.Buckets[0].Bucket != "10-29s" || r.Buckets[1].Planner != "burst" {
 			t.Errorf("top %+v, buckets %+v", r.Top, r.Buckets)
@@ -127,6 +145,8 @@ func TestCostCommand(t *testing.T) {
 			"per 1,000 checks    $0.1429",
 			"fixed               $30.00 a month (nat=30) over 100 URLs: $0.3000 per URL-month",
 			"$0.008400 for the same 7 checks at $0.001200 a run: 8.40x the variable cost",
+			"cold starts         1, 0.20 s of init",
+			"bytes per check     10,000 moved (body and protocol), 2,200 sent to the Internet, 160 stored",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("output lacks %q:\n%s", want, out)
@@ -137,6 +157,10 @@ func TestCostCommand(t *testing.T) {
 			`60s +43,800 +\$6\.257 +\$0\.3000 +\$6\.557 +\$52\.56 +8\.02x`,
 			`home +1 +7 +30\.0 +\$0\.0009000 +\$0\.0001000 +\$0\.001000 +\$0\.1429 +2 +\$21\.90`,
 			`10-29s +busy +1 +6 +\$0\.0008571`,
+			`NAT data \(VPC-attached\) +nat_data +\$0\.00007000 +\$0\.01000 +\$5\.256 +\$0\.4380`,
+			`data out to the Internet +data_out +\$0\.000002800 +\$0\.0004000 +\$0\.2102 +\$0\.01752`,
+			`storage, one month kept +storage +\$0\.000002100 +\$0\.0003000 +\$0\.1577 +\$0\.01314`,
+			`all line items +\$0\.001076 `,
 		} {
 			if !regexp.MustCompile(row).MatchString(out) {
 				t.Errorf("output lacks a row like %s:\n%s", row, out)

@@ -26,13 +26,16 @@ import (
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
-// Logger returns the JSON logger the functions use.
+// Logger returns the JSON logger the functions use. It counts the bytes it
+// writes, which CloudWatch Logs bills: the meter of a handler built with it
+// records them per invocation (meter.CountedLogger).
 func Logger() *slog.Logger {
 	level := slog.LevelInfo
 	if v := os.Getenv("LOG_LEVEL"); v != "" {
 		_ = level.UnmarshalText([]byte(v))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	out := meter.NewLogCounter(os.Stdout)
+	return meter.CountedLogger(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level}), out)
 }
 
 // ExitOn ends a cold start that cannot go on: Lambda reports the failed
@@ -67,6 +70,7 @@ func memoryMB() int {
 //     arm64 (what infra deploys) elsewhere;
 //   - price: the price table's for the region, with WATCHER_PRICE_* in
 //     place of its fields;
+//   - NAT: whether its traffic passes a NAT gateway (WATCHER_VPC);
 //   - EMF lines: to stdout inside Lambda, where CloudWatch reads them from
 //     the log, and nowhere elsewhere.
 func Meter(c config.Common, nominalMB int) meter.Config {
@@ -78,6 +82,7 @@ func Meter(c config.Common, nominalMB int) meter.Config {
 		}
 	}
 	mc := meter.Config{
+		VPC:      c.VPC,
 		Region:   c.Region,
 		Arch:     arch,
 		MemoryMB: nominalMB,

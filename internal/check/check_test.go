@@ -11,12 +11,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/watcher-dev/watcher/internal/dev/nettest"
 	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/regex"
 )
@@ -677,6 +680,58 @@ func BenchmarkRun(b *testing.B) {
 				if r := c.Run(context.Background(), req); r.Error != "" {
 					b.Fatalf("%s: %s", r.Error, r.ErrorDetail)
 				}
+			}
+		})
+	}
+}
+
+// openSockets counts the process's open sockets.
+func openSockets(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	n := 0
+	for _, e := range entries {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(target, "socket:") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestConnectEndsWithItsCheck: the HTTP transport lets a dial outlive its
+// request, so a connect to an address that drops packets used to hold its
+// socket for the kernel's two minutes after the check gave up. The dial is
+// bounded by the check's deadline: the sockets are gone soon after.
+func TestConnectEndsWithItsCheck(t *testing.T) {
+	addr := nettest.StalledAddr(t)
+	for _, reuse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reuse=%v", reuse), func(t *testing.T) {
+			c := New(Options{Policy: Policy{AllowLoopback: true}, ReuseConnections: reuse})
+			defer c.Close()
+			before := openSockets(t)
+			const checks = 20
+			var wg sync.WaitGroup
+			for i := range checks {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					res := c.Run(context.Background(), &Request{URL: fmt.Sprintf("http://%s/%d", addr, i), Timeout: 200 * time.Millisecond})
+					if res.Error != record.ErrTimeout && res.Error != record.ErrConnect {
+						t.Errorf("check %d: error class %q (%s), want timeout or connect", i, res.Error, res.ErrorDetail)
+					}
+				}()
+			}
+			wg.Wait()
+			// The kernel gives up on an unanswered SYN after about two
+			// minutes; 10 s is far inside that and far outside the check.
+			for end := time.Now().Add(10 * time.Second); openSockets(t) > before; {
+				if time.Now().After(end) {
+					t.Fatalf("%d sockets still open 10 s after %d checks of 200 ms ended (%d before)", openSockets(t), checks, before)
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
 		})
 	}

@@ -80,7 +80,7 @@ func New(opt Options) *Checker {
 	dialer := &net.Dialer{Control: opt.Policy.control}
 	tr := &http.Transport{
 		Proxy:                  nil, // a proxy would be dialed instead of the target, dodging the policy
-		DialContext:            dialer.DialContext,
+		DialContext:            boundedDial(dialer, !opt.ReuseConnections),
 		TLSClientConfig:        &tls.Config{RootCAs: opt.RootCAs, MinVersion: tls.VersionTLS12},
 		ForceAttemptHTTP2:      true, // as browsers do; a custom dialer turns it off otherwise
 		DisableKeepAlives:      !opt.ReuseConnections,
@@ -110,6 +110,36 @@ func New(opt Options) *Checker {
 	}
 }
 
+// checkDeadline is the context key of a check's deadline, for its dials.
+type checkDeadline struct{}
+
+// boundedDial bounds each dial by the deadline of the check that asked for
+// it. The HTTP transport lets a dial outlive its request (the connection
+// might serve a later one), so without this a connect to an address that
+// drops packets would hold its socket for the kernel's two minutes after
+// the check gave up, and a shard of such targets would run out of
+// descriptors. With fresh connections (oneUse) the deadline also bounds
+// the connection itself, the TLS handshake included: nothing else uses it.
+func boundedDial(d *net.Dialer, oneUse bool) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		deadline, ok := ctx.Value(checkDeadline{}).(time.Time)
+		if !ok {
+			return d.DialContext(ctx, network, addr)
+		}
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil || !oneUse {
+			return conn, err
+		}
+		if err := conn.SetDeadline(deadline); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+}
+
 // Close closes idle connections kept by ReuseConnections.
 func (c *Checker) Close() { c.transport.CloseIdleConnections() }
 
@@ -135,6 +165,8 @@ func (c *Checker) Run(ctx context.Context, req *Request) record.Result {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	deadline, _ := ctx.Deadline()
+	ctx = context.WithValue(ctx, checkDeadline{}, deadline)
 
 	var res record.Result
 	tl := &timeline{}

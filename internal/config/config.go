@@ -25,7 +25,10 @@ type Common struct {
 	DatabaseURL     string // DATABASE_URL
 	DatabaseIAMAuth bool   // DATABASE_IAM_AUTH: password is an RDS IAM token
 	Region          string // AWS_REGION, "local" outside AWS
-	Pricing         Pricing
+	// VPC is WATCHER_VPC: the function's traffic passes a NAT gateway,
+	// which bills it (the meter's NAT line).
+	VPC     bool
+	Pricing Pricing
 }
 
 // Pricing is how a function prices its own invocations (internal/cost).
@@ -48,7 +51,10 @@ type Fanout struct {
 	// WATCHER_DISPATCH_LEAD: a probe is invoked this long before its
 	// shard's first check
 	DispatchLead time.Duration
-	Plan         plan.Options // WATCHER_SHARD_MAX_CHECKS
+	// WATCHER_PROBE_MEMORY_MB: the probes' memory, which the fanout weighs
+	// its own waiting against; 0 (unset): the fanout always waits
+	ProbeMemoryMB int
+	Plan          plan.Options // WATCHER_SHARD_MAX_CHECKS
 }
 
 // Probe configures a probe function.
@@ -74,11 +80,12 @@ const (
 
 // known lists every WATCHER_* variable any function reads.
 var known = []string{
-	"WATCHER_PROBES", "WATCHER_SPAN_OFFSET", "WATCHER_MAX_DELAY", "WATCHER_DISPATCH_LEAD", "WATCHER_SHARD_MAX_CHECKS",
+	"WATCHER_PROBES", "WATCHER_SPAN_OFFSET", "WATCHER_MAX_DELAY", "WATCHER_DISPATCH_LEAD", "WATCHER_PROBE_MEMORY_MB",
+	"WATCHER_SHARD_MAX_CHECKS",
 	"WATCHER_LOCATION", "WATCHER_ALLOW_PRIVATE", "WATCHER_ALLOW_LOOPBACK", "WATCHER_BATCH_SIZE",
 	"WATCHER_RECORD_QUEUE_URL", "WATCHER_REUSE_CONNECTIONS", "WATCHER_DB_SECRET_ARN",
 	"WATCHER_LOCATIONS", "WATCHER_ARCH", "WATCHER_PRICE_GB_SECOND", "WATCHER_PRICE_REQUEST",
-	"WATCHER_PRICE_FIXED",
+	"WATCHER_PRICE_FIXED", "WATCHER_VPC",
 }
 
 // reader accumulates problems so that one run reports all of them.
@@ -183,6 +190,7 @@ func (r *reader) common(needDB bool) Common {
 		DatabaseURL:     r.str("DATABASE_URL", ""),
 		DatabaseIAMAuth: r.bool("DATABASE_IAM_AUTH"),
 		Region:          r.str("AWS_REGION", "local"),
+		VPC:             r.bool("WATCHER_VPC"),
 		Pricing:         r.pricing(),
 	}
 	if needDB && c.DatabaseURL == "" {
@@ -223,13 +231,17 @@ func LoadFanout(env Env, environ []string) (Fanout, error) {
 	r := &reader{env: env}
 	r.rejectUnknown(environ)
 	c := Fanout{
-		Common:       r.common(true),
-		SpanOffset:   r.duration("WATCHER_SPAN_OFFSET", DefaultSpanOffset, 0, 50*time.Second),
-		MaxDelay:     r.duration("WATCHER_MAX_DELAY", DefaultMaxDelay, time.Minute, time.Hour),
-		DispatchLead: r.duration("WATCHER_DISPATCH_LEAD", DefaultDispatchLead, 0, time.Minute),
-		Plan:         plan.DefaultOptions,
+		Common:        r.common(true),
+		SpanOffset:    r.duration("WATCHER_SPAN_OFFSET", DefaultSpanOffset, 0, 50*time.Second),
+		MaxDelay:      r.duration("WATCHER_MAX_DELAY", DefaultMaxDelay, time.Minute, time.Hour),
+		DispatchLead:  r.duration("WATCHER_DISPATCH_LEAD", DefaultDispatchLead, 0, time.Minute),
+		ProbeMemoryMB: r.int("WATCHER_PROBE_MEMORY_MB", 0, 0, 10_240),
+		Plan:          plan.DefaultOptions,
 	}
 	c.Plan.MaxChecks = r.int("WATCHER_SHARD_MAX_CHECKS", plan.DefaultOptions.MaxChecks, 1, 100_000)
+	if c.ProbeMemoryMB > 0 { // else DefaultOptions' budget, for 512 MB
+		c.Plan.CPUBudget = plan.CPUBudget(c.ProbeMemoryMB, plan.CPUShare)
+	}
 	raw := r.str("WATCHER_PROBES", "")
 	switch raw {
 	case "":

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/watcher-dev/watcher/internal/plan"
 )
 
 func envOf(m map[string]string) (Env, []string) {
@@ -27,6 +29,30 @@ func TestLoadFanout(t *testing.T) {
 	}
 	if !c.DatabaseIAMAuth || len(c.Probes) != 2 || c.Plan.MaxChecks != 500 || c.SpanOffset != DefaultSpanOffset || c.MaxDelay != DefaultMaxDelay || c.Region != "eu-west-1" {
 		t.Errorf("config %+v", c)
+	}
+}
+
+// TestFanoutWeighsTheProbesMemory: the probes' memory sets the CPU budget
+// shards are packed to and the lead and waiting rules; unset, the defaults.
+func TestFanoutWeighsTheProbesMemory(t *testing.T) {
+	base := map[string]string{"DATABASE_URL": "x", "WATCHER_PROBES": `{"home":"p"}`}
+	c, err := LoadFanout(envOf(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ProbeMemoryMB != 0 || c.Plan.CPUBudget != plan.DefaultOptions.CPUBudget || c.DispatchLead != DefaultDispatchLead {
+		t.Errorf("defaults: probe memory %d, CPU budget %s, lead %s", c.ProbeMemoryMB, c.Plan.CPUBudget, c.DispatchLead)
+	}
+	base["WATCHER_PROBE_MEMORY_MB"], base["WATCHER_DISPATCH_LEAD"] = "128", "1s"
+	if c, err = LoadFanout(envOf(base)); err != nil {
+		t.Fatal(err)
+	}
+	if want := plan.CPUBudget(128, plan.CPUShare); c.ProbeMemoryMB != 128 || c.Plan.CPUBudget != want || c.DispatchLead != time.Second {
+		t.Errorf("128 MB: probe memory %d, CPU budget %s (want %s), lead %s", c.ProbeMemoryMB, c.Plan.CPUBudget, want, c.DispatchLead)
+	}
+	base["WATCHER_PROBE_MEMORY_MB"] = "lots"
+	if _, err := LoadFanout(envOf(base)); err == nil || !strings.Contains(err.Error(), "WATCHER_PROBE_MEMORY_MB") {
+		t.Errorf("a bad probe memory: error %v, want one naming WATCHER_PROBE_MEMORY_MB", err)
 	}
 }
 

@@ -78,11 +78,17 @@ func (p Price) Or(region, arch string) Price {
 }
 
 // Table holds Lambda prices: one per architecture for most regions, and the
-// regions that charge more.
+// regions that charge more; and the prices of what else grows with checks
+// (Volume), likewise.
 type Table struct {
 	AsOf    string                      // when the prices were taken from AWS's price list
 	Arch    map[string]Price            // by architecture: us-east-1 and every region not listed
 	Regions map[string]map[string]Price // region -> architecture -> price, where it differs
+	// Volume prices NAT data, data out to the Internet, queue requests,
+	// log ingestion and storage in us-east-1 and every region
+	// VolumeRegions does not list.
+	Volume        VolumePrice
+	VolumeRegions map[string]VolumePrice
 }
 
 // DefaultTable returns AWS's list prices for on-demand Lambda, first tier
@@ -90,6 +96,24 @@ type Table struct {
 // free tier. Arm prices of the regions marked derived are 0.8 times x86,
 // the ratio every other region shows. Check them against the AWS price
 // list before relying on them; WATCHER_PRICE_* override them.
+//
+// The volume prices, us-east-1, same date, first tier, no free tier:
+//   - NAT gateway data processing, $0.045 per GB in either direction
+//     (aws.amazon.com/vpc/pricing, "NAT Gateway Pricing");
+//   - data transfer out from Lambda to the Internet, $0.09 per GB (first
+//     10 TB a month; priced without the 100 GB a month free to every
+//     account; data in is free; aws.amazon.com/ec2/pricing/on-demand,
+//     "Data Transfer", which aws.amazon.com/lambda/pricing refers to);
+//   - SQS standard queue, $0.40 per million requests after the first
+//     million a month, each 64 KiB chunk of a message one request
+//     (aws.amazon.com/sqs/pricing);
+//   - CloudWatch Logs ingestion, $0.50 per GB (first tier of Lambda's
+//     vended logs and the standard class; aws.amazon.com/cloudwatch/pricing);
+//   - RDS for PostgreSQL gp3 storage, single-AZ, $0.115 per GB-month
+//     (aws.amazon.com/rds/postgresql/pricing).
+//
+// Other regions charge more for some of these; none is listed yet, so
+// every region is priced as us-east-1 (VolumeRegions takes them).
 func DefaultTable() Table {
 	p := func(gbs, perMillion float64) Price { return Price{GBSecond: gbs, Request: perMillion / 1e6} }
 	both := func(x86, arm, perMillion float64) map[string]Price {
@@ -107,7 +131,24 @@ func DefaultTable() Table {
 			"eu-central-2": both(0.0000183334, 0.0000146667, 0.22), // Zurich, Arm derived
 			"il-central-1": both(0.0000175, 0.0000140, 0.21),       // Tel Aviv, Arm derived
 		},
+		Volume: VolumePrice{
+			NATPerGB:          0.045,
+			DataOutPerGB:      0.09,
+			QueueRequest:      0.40 / 1e6,
+			LogsPerGB:         0.50,
+			StoragePerGBMonth: 0.115,
+		},
+		VolumeRegions: map[string]VolumePrice{},
 	}
+}
+
+// VolumePriceIn returns the volume prices of region: its own where listed,
+// else the table's default.
+func (t Table) VolumePriceIn(region string) VolumePrice {
+	if v, ok := t.VolumeRegions[region]; ok {
+		return v
+	}
+	return t.Volume
 }
 
 // Price returns the price of arch in region: the region's own where it
@@ -143,11 +184,8 @@ func GBSeconds(memoryMB int, billed time.Duration) float64 {
 // charge plus the request charge). ok is false when the memory size is
 // unknown, so that no made-up cost is recorded.
 func Invocation(p Price, memoryMB int, d time.Duration) (billed time.Duration, usd float64, ok bool) {
-	billed = Billed(d)
-	if memoryMB <= 0 {
-		return billed, 0, false
-	}
-	return billed, GBSeconds(memoryMB, billed)*p.GBSecond + p.Request, true
+	billed, _, l, ok := PriceLines(p, VolumePrice{}, Usage{MemoryMB: memoryMB, Duration: d})
+	return billed, l.Lambda(), ok
 }
 
 // Fixed is what a deployment costs per month whatever it checks, by item
@@ -157,10 +195,11 @@ type Fixed map[string]float64
 
 // DefaultFixed is the home-only deployment of infra/DEPLOY.md ("What it
 // costs", us-east-1 list prices, mid-2025): db.t4g.micro with 20 GiB, RDS
-// Proxy at its 2-vCPU minimum, one NAT gateway with its IPv4 address,
-// about 1 GB of logs, and the secret and alarms.
+// Proxy at its 2-vCPU minimum, the Lambda and Secrets Manager VPC interface
+// endpoints in one zone (no NAT gateway), and the secret and alarms. Logs
+// and the fanout are recorded per invocation (the logs and Lambda lines).
 func DefaultFixed() Fixed {
-	return Fixed{"database": 13.98, "proxy": 21.90, "nat": 36.50, "logs": 0.50, "other": 1.80}
+	return Fixed{"database": 13.98, "proxy": 21.90, "endpoints": 14.60, "other": 1.80}
 }
 
 // Total is the monthly sum of every item.

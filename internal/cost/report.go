@@ -29,7 +29,37 @@ type SpanCost struct {
 	PayloadBytes int64
 	BilledMS     int64
 	GBSeconds    float64
-	CostUSD      float64
+	CostUSD      float64 // Lambda: compute (init included) and requests
+
+	// What else grows with checks (migration 00008): zero in invocations
+	// recorded before it.
+	ColdStarts    int
+	InitMS        float64
+	NetBytes      int64
+	SentBytes     int64 // sent to the Internet
+	QueueRequests int64
+	QueueBytes    int64
+	LogBytes      int64
+	StorageBytes  int64
+	RequestUSD    float64 // the request part of CostUSD; the rest is compute
+	NATUSD        float64
+	DataOutUSD    float64
+	QueueUSD      float64
+	LogsUSD       float64
+	StorageUSD    float64
+}
+
+// Lines is the span's cost by line item.
+func (s *SpanCost) Lines() Lines {
+	return Lines{
+		LambdaCompute:  s.CostUSD - s.RequestUSD,
+		LambdaRequests: s.RequestUSD,
+		NATData:        s.NATUSD,
+		DataOut:        s.DataOutUSD,
+		QueueRequests:  s.QueueUSD,
+		Logs:           s.LogsUSD,
+		Storage:        s.StorageUSD,
+	}
 }
 
 // EndpointCost is one endpoint's share of the cost over the window: each
@@ -59,7 +89,7 @@ type Options struct {
 }
 
 // Report is what `watcher cost` prints, and what the SQL functions and
-// views of migration 00005 return.
+// views of migrations 00005 and 00008 return.
 type Report struct {
 	Since          time.Time          `json:"since"`
 	Spans          int                `json:"spans"` // spans with probe invocations
@@ -83,6 +113,58 @@ type Report struct {
 	Buckets           []BucketCost   `json:"buckets"`
 	Top               []EndpointCost `json:"top_endpoints"`
 	ShardModel        []ShardRow     `json:"shard_model,omitempty"`
+	// LineItems are the lines that grow with checks, each per URL-month
+	// at 5 s and 60 s like UnitPrices; LineItemsTotal adds them up.
+	LineItems      LineItems `json:"line_items"`
+	LineItemsTotal LineItem  `json:"line_items_total"`
+	Volumes        Volumes   `json:"volumes"`
+}
+
+// LineItem is one line's cost over the window and per check, and what a
+// URL checked every 5 s and every 60 s pays for it in a month.
+type LineItem struct {
+	CostUSD           float64 `json:"cost_usd"`
+	CostPer1000Checks float64 `json:"cost_per_1000_checks_usd"`
+	PerURLMonth5s     float64 `json:"per_url_month_5s_usd"`
+	PerURLMonth60s    float64 `json:"per_url_month_60s_usd"`
+}
+
+// LineItems is every line that grows with checks. Storage is one month of
+// keeping the checks of a URL-month: keeping them n months costs n times.
+type LineItems struct {
+	LambdaCompute  LineItem `json:"lambda_compute"` // GB-seconds, cold starts' init included
+	LambdaRequests LineItem `json:"lambda_requests"`
+	NATData        LineItem `json:"nat_data"`       // functions whose traffic passes a NAT gateway only
+	DataOut        LineItem `json:"data_out"`       // what the probes' checks send to the Internet
+	QueueRequests  LineItem `json:"queue_requests"` // sent to the record queue
+	Logs           LineItem `json:"logs"`
+	Storage        LineItem `json:"storage"`
+}
+
+// NamedLineItem is a line item and its name.
+type NamedLineItem struct {
+	Name string
+	LineItem
+}
+
+// List returns the line items in report order, named as in JSON.
+func (li *LineItems) List() []NamedLineItem {
+	return []NamedLineItem{
+		{LineLambdaCompute, li.LambdaCompute}, {LineLambdaRequests, li.LambdaRequests}, {LineNATData, li.NATData},
+		{LineDataOut, li.DataOut}, {LineQueueRequests, li.QueueRequests}, {LineLogs, li.Logs}, {LineStorage, li.Storage},
+	}
+}
+
+// Volumes are the window's recorded facts the line items price.
+type Volumes struct {
+	ColdStarts    int     `json:"cold_starts"`
+	InitS         float64 `json:"init_s"`
+	NetBytes      int64   `json:"net_bytes"`
+	SentBytes     int64   `json:"sent_bytes"` // to the Internet
+	QueueRequests int64   `json:"queue_requests"`
+	QueueBytes    int64   `json:"queue_bytes"`
+	LogBytes      int64   `json:"log_bytes"`
+	StorageBytes  int64   `json:"storage_bytes"`
 }
 
 // UnitPrice is what one URL checked at one interval costs per month: the
@@ -219,12 +301,15 @@ func Build(spans []SpanCost, endpoints []EndpointCost, opt Options) Report {
 	}
 	bySpan := map[time.Time]*spanTotals{}
 	probeSpans := map[time.Time]bool{}
+	var lines Lines
 	for _, s := range spans {
 		t := bySpan[s.SpanStart]
 		if t == nil {
 			t = &spanTotals{}
 			bySpan[s.SpanStart] = t
 		}
+		lines = lines.Plus(s.Lines())
+		r.Volumes.add(&s)
 		r.Invocations[s.Function] += s.Invocations
 		r.Unpriced += s.Unpriced
 		r.GBSeconds += s.GBSeconds
@@ -358,5 +443,38 @@ func Build(spans []SpanCost, endpoints []EndpointCost, opt Options) Report {
 		r.UnitPrices = append(r.UnitPrices, u)
 	}
 	r.ShardModel = ShardModel(spans, opt.Shards)
+	r.LineItems = LineItems{
+		LambdaCompute:  lineItem(lines.LambdaCompute, r.Checks),
+		LambdaRequests: lineItem(lines.LambdaRequests, r.Checks),
+		NATData:        lineItem(lines.NATData, r.Checks),
+		DataOut:        lineItem(lines.DataOut, r.Checks),
+		QueueRequests:  lineItem(lines.QueueRequests, r.Checks),
+		Logs:           lineItem(lines.Logs, r.Checks),
+		Storage:        lineItem(lines.Storage, r.Checks),
+	}
+	r.LineItemsTotal = lineItem(lines.Total(), r.Checks)
 	return r
+}
+
+// lineItem spreads usd over checks and scales it to a URL-month at 5 s and
+// 60 s, as the unit prices are.
+func lineItem(usd float64, checks int64) LineItem {
+	li := LineItem{CostUSD: usd, CostPer1000Checks: per1000(usd, checks)}
+	if checks > 0 {
+		perCheck := usd / float64(checks)
+		li.PerURLMonth5s = perURLMonth(perCheck, 5*time.Second)
+		li.PerURLMonth60s = perURLMonth(perCheck, time.Minute)
+	}
+	return li
+}
+
+func (v *Volumes) add(s *SpanCost) {
+	v.ColdStarts += s.ColdStarts
+	v.InitS += s.InitMS / 1000
+	v.NetBytes += s.NetBytes
+	v.SentBytes += s.SentBytes
+	v.QueueRequests += s.QueueRequests
+	v.QueueBytes += s.QueueBytes
+	v.LogBytes += s.LogBytes
+	v.StorageBytes += s.StorageBytes
 }

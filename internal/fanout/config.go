@@ -14,12 +14,13 @@ import (
 // the one constructor the Lambda main and the local fleet share.
 func FromConfig(c config.Fanout, st Store, inv Invoker, log *slog.Logger) *Handler {
 	return New(Config{
-		Probes:     c.Probes,
-		SpanOffset: c.SpanOffset,
-		MaxDelay:   c.MaxDelay,
-		Lead:       c.DispatchLead,
-		Plan:       c.Plan,
-		Meter:      app.Meter(c.Common, cost.NominalFanoutMemoryMB),
+		Probes:        c.Probes,
+		SpanOffset:    c.SpanOffset,
+		MaxDelay:      c.MaxDelay,
+		Lead:          c.DispatchLead,
+		ProbeMemoryMB: c.ProbeMemoryMB,
+		Plan:          c.Plan,
+		Meter:         app.Meter(c.Common, cost.NominalFanoutMemoryMB),
 	}, st, inv, log, RealClock{})
 }
 

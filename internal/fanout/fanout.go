@@ -46,6 +46,7 @@ type Invoker interface {
 type Store interface {
 	Source
 	Ledger
+	History
 	meter.Recorder
 }
 
@@ -82,10 +83,13 @@ type Config struct {
 	MaxDelay   time.Duration
 	// Lead is how long before a shard's first planned instant its probe is
 	// invoked: enough for the Invoke call and a cold start. The fanout waits
-	// until then, so that no probe is billed for waiting for its span or
-	// its first instant (the fanout's memory is the smaller).
+	// until then while waiting is the cheaper (see dispatch), so that no
+	// probe is billed for waiting for its span or its first instant.
 	Lead time.Duration
-	Plan plan.Options
+	// ProbeMemoryMB is the probes' memory, to weigh the fanout's waiting
+	// against theirs; 0: the fanout always waits.
+	ProbeMemoryMB int
+	Plan          plan.Options
 	// Meter prices and reports each invocation; its Function is "fanout".
 	Meter meter.Config
 	// Parallel bounds concurrent Invoke calls.
@@ -103,6 +107,7 @@ type Handler struct {
 
 	mu   sync.Mutex
 	last []endpoint.Endpoint // the last list read, for when the database is down
+	hist historyCache        // endpoints' history, for estimating costs (history.go)
 }
 
 // New returns a fanout handler on clock (RealClock in production).
@@ -188,7 +193,7 @@ func (h *Handler) Run(ctx context.Context, scheduled time.Time) (Summary, error)
 		return sum, err
 	}
 	sum.Endpoints = len(eps)
-	shards := plan.Plan(eps, span, h.cfg.Plan)
+	shards := plan.PlanWithHistory(eps, span, h.cfg.Plan, h.history(ctx, start))
 	sum.Shards = len(shards)
 	sum.ByLocation = map[string]int{}
 	for _, s := range shards {
@@ -267,8 +272,10 @@ func (h *Handler) endpoints(ctx context.Context, sum *Summary) ([]endpoint.Endpo
 // dispatch invokes one probe per shard, each Lead before its first planned
 // instant (at once when that has passed), a few at a time, and returns the
 // shards that could not be dispatched and the payload bytes sent. Shards are
-// dispatched in order of their first instant; the fanout waits in between,
-// at its own (smaller) memory, instead of every probe waiting at its own.
+// dispatched in order of their first instant, and the fanout waits in
+// between instead of the probes: waiting a second costs the fanout its own
+// memory and saves each shard not yet dispatched the probe's. Once the
+// shards left weigh no more than the fanout, they all go at once.
 func (h *Handler) dispatch(ctx context.Context, shards []plan.Shard) (failed []plan.Shard, sent int) {
 	var (
 		mu sync.Mutex
@@ -281,7 +288,8 @@ func (h *Handler) dispatch(ctx context.Context, shards []plan.Shard) (failed []p
 		failed = append(failed, s)
 		mu.Unlock()
 	}
-	for _, s := range byFirstInstant(shards) {
+	timed := byFirstInstant(shards)
+	for k, s := range timed {
 		fn, ok := h.cfg.Probes[s.Location]
 		if !ok {
 			fail(s.Shard, fmt.Errorf("no probe function for location %q", s.Location))
@@ -292,9 +300,11 @@ func (h *Handler) dispatch(ctx context.Context, shards []plan.Shard) (failed []p
 			fail(s.Shard, fmt.Errorf("encode shard: %w", err))
 			continue
 		}
-		if err := h.waitUntil(ctx, s.first.Add(-h.cfg.Lead)); err != nil {
-			fail(s.Shard, fmt.Errorf("wait to dispatch: %w", err))
-			continue
+		if h.waitPays(len(timed) - k) {
+			if err := h.waitUntil(ctx, s.first.Add(-h.cfg.Lead)); err != nil {
+				fail(s.Shard, fmt.Errorf("wait to dispatch: %w", err))
+				continue
+			}
 		}
 		g.Go(func() error {
 			if err := h.invoker.Invoke(ctx, fn, payload); err != nil {
@@ -309,6 +319,12 @@ func (h *Handler) dispatch(ctx context.Context, shards []plan.Shard) (failed []p
 	}
 	_ = g.Wait() // every Go func returns nil
 	return failed, sent
+}
+
+// waitPays reports whether the fanout waiting costs less than the remaining
+// shards' probes waiting.
+func (h *Handler) waitPays(remaining int) bool {
+	return h.cfg.ProbeMemoryMB == 0 || remaining*h.cfg.ProbeMemoryMB > h.cfg.Meter.MemoryMB
 }
 
 // dispatchMargin is kept before the invocation's deadline: a shard whose
@@ -362,6 +378,11 @@ func (h *Handler) close(ctx context.Context, inv record.Invocation, sum *Summary
 	if inv.Error != "" {
 		failed = 1
 	}
+	// The shards leave for the Lambda API over the network: through a NAT
+	// gateway where the meter is told so. Nothing goes to the Internet
+	// (SentBytes stays 0): the Lambda API is in the fanout's region, and
+	// data transfer to it is free.
+	inv.NetBytes = int64(inv.PayloadBytes)
 	h.meter.Close(ctx, inv, "all", []emf.Metric{
 		{Name: "ChecksPlanned", Unit: "Count", Value: float64(inv.ChecksPlanned)},
 		{Name: "Failures", Unit: "Count", Value: failed},

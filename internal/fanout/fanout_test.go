@@ -15,6 +15,7 @@ import (
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/fanout"
+	"github.com/watcher-dev/watcher/internal/meter"
 	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
@@ -292,5 +293,38 @@ func TestFanoutDispatchesEachShardJustBeforeItsFirstCheck(t *testing.T) {
 				t.Error("no shard had to wait: the case tests nothing")
 			}
 		})
+	}
+}
+
+// TestFanoutStopsWaitingWhenItOutweighsTheProbes: waiting costs the fanout
+// its memory and saves each shard still to go its probe's, so with a
+// fanout of 1,024 MB and probes of 512 MB the fanout waits while three or
+// more shards remain and sends the last two with the one before them.
+func TestFanoutStopsWaitingWhenItOutweighsTheProbes(t *testing.T) {
+	st, _ := setup(t, demo(400, "home"))
+	scheduled := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	const lead = 2 * time.Second
+	handled := scheduled.Add(time.Second)
+	clock := newClock(func() time.Time { return handled })
+	col := &timedCollector{clock: clock}
+	h := fanout.New(fanout.Config{
+		Probes: map[string]string{"home": "probe-home"}, SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute,
+		Lead: lead, ProbeMemoryMB: 512, Meter: meter.Config{MemoryMB: 1024},
+		Plan: plan.Options{MaxChecks: 40, MaxPayloadBytes: 900 << 10},
+	}, st, col, slog.New(slog.DiscardHandler), clock)
+	sum, err := h.Run(context.Background(), scheduled)
+	if err != nil || sum.Shards < 4 {
+		t.Fatalf("summary %+v, %v: want at least four shards", sum, err)
+	}
+	firsts := slices.Clone(col.first)
+	slices.SortFunc(firsts, time.Time.Compare)
+	var wakes []time.Time
+	for k, f := range firsts[:len(firsts)-2] { // the last two ride with the third-last
+		if due := f.Add(-lead); due.After(handled) && (k == 0 || !due.Equal(firsts[k-1].Add(-lead))) {
+			wakes = append(wakes, due)
+		}
+	}
+	if !slices.EqualFunc(clock.woke, wakes, time.Time.Equal) {
+		t.Errorf("the fanout woke at %v, want %v: it must stop waiting for the last two shards", clock.woke, wakes)
 	}
 }

@@ -90,3 +90,131 @@ func TestCloseWithoutRecorderOrEMF(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a-b < 1e-15 && b-a < 1e-15 }
+
+// queueRecorder is a recorder that sends through the record queue: it
+// counts what it sent, as queue.Sink does.
+type queueRecorder struct {
+	recorder
+	requests, bytes int64
+}
+
+func (q *queueRecorder) TakeSent() (int64, int64) {
+	r, b := q.requests, q.bytes
+	q.requests, q.bytes = 0, 0
+	return r, b
+}
+
+// TestCloseRecordsLineItems holds Close to the facts it records and the
+// lines it prices from them: a cold start's init billed as duration, NAT
+// on what the checks moved (bodies plus the overhead per check), data out
+// on what they sent to the Internet (the caller's plus an estimate per
+// check), the
+// recorder's and the caller's queue requests, what the counted logger, the
+// EMF line and Lambda's own lines log, and storage per check written.
+func TestCloseRecordsLineItems(t *testing.T) {
+	var out, line bytes.Buffer
+	logs := meter.NewLogCounter(&out)
+	log := meter.CountedLogger(slog.NewJSONHandler(logs, nil), logs)
+	rec := &queueRecorder{requests: 3, bytes: 150_000}
+	start := time.Date(2026, 11, 30, 12, 0, 10, 0, time.UTC)
+	m := meter.New(meter.Config{Function: "probe", Region: "us-east-1", Arch: cost.ARM64, MemoryMB: 512, VPC: true,
+		ProcessStart: start.Add(-250 * time.Millisecond), EMF: &line}, rec, log)
+	log.With("shard", 1).Info("probe starting") // derived loggers count too
+	logged := int64(out.Len())
+
+	m.Close(context.Background(), record.Invocation{Location: "home", StartedAt: start, Duration: 1234567 * time.Microsecond,
+		ChecksDone: 100, ChecksWritten: 90, NetBytes: 50_000, SentBytes: 3_000, QueueRequests: 2, QueueBytes: 70_000},
+		"home", nil, time.Second)
+	if len(rec.invs) != 1 {
+		t.Fatalf("%d invocations recorded", len(rec.invs))
+	}
+	inv := rec.invs[0]
+	if !inv.ColdStart || inv.Init != 250*time.Millisecond || !inv.VPC {
+		t.Errorf("cold start %v, init %s, VPC %v; want a cold start of 250 ms in a VPC", inv.ColdStart, inv.Init, inv.VPC)
+	}
+	// 50,000 body bytes + 100 checks x 7,000; 90 rows.
+	wantLog := logged + int64(line.Len()) + cost.LambdaPlatformLogBytes
+	if inv.NetBytes != 50_000+100*cost.CheckOverheadBytes || inv.StorageBytes != 90*cost.CheckRowBytes || inv.QueueRequests != 5 ||
+		inv.QueueBytes != 220_000 || inv.LogBytes != wantLog {
+		t.Errorf("bytes in %d, storage %d, queue %d / %d, logs %d; want 750000, 90 rows, 5 / 220000, %d",
+			inv.NetBytes, inv.StorageBytes, inv.QueueRequests, inv.QueueBytes, inv.LogBytes, wantLog)
+	}
+	// 3,000 bytes the caller sent + 100 checks x 2,200.
+	if inv.SentBytes != 3_000+100*cost.CheckSentBytes {
+		t.Errorf("sent %d bytes to the Internet, want %d", inv.SentBytes, 3_000+100*cost.CheckSentBytes)
+	}
+	gb := float64(cost.GB)
+	lambda := (1.235+0.25)*0.5*0.0000133334 + 0.0000002
+	figures := []struct {
+		name      string
+		got, want float64
+	}{
+		{"cost (Lambda, init included)", *inv.CostUSD, lambda},
+		{"requests", inv.RequestUSD, 0.0000002},
+		{"NAT", inv.NATUSD, float64(50_000+100*cost.CheckOverheadBytes) / gb * 0.045},
+		{"data out", inv.DataOutUSD, float64(3_000+100*cost.CheckSentBytes) / gb * 0.09},
+		{"queue", inv.QueueUSD, 5 * 0.40 / 1e6},
+		{"logs", inv.LogsUSD, float64(wantLog) / gb * 0.50},
+		{"storage", inv.StorageUSD, float64(90*cost.CheckRowBytes) / gb * 0.115},
+	}
+	for _, f := range figures {
+		if !near(f.got, f.want) {
+			t.Errorf("%s = $%.16g, want $%.16g", f.name, f.got, f.want)
+		}
+	}
+	var got map[string]any
+	if err := json.Unmarshal(line.Bytes(), &got); err != nil || !near(got["CostUSD"].(float64), lambda) {
+		t.Errorf("EMF line %s (%v): want the recorded cost %v", line.String(), err, lambda)
+	}
+
+	// The next invocation is warm; it logs only what came after the first
+	// closed; the recorder's send of the first record counts here.
+	out.Reset()
+	line.Reset()
+	rec.requests, rec.bytes = 1, 2_000
+	log.Info("probe done")
+	logged = int64(out.Len())
+	m.Close(context.Background(), record.Invocation{Location: "home", StartedAt: start.Add(time.Minute), Duration: time.Second},
+		"home", nil, time.Second)
+	inv = rec.invs[1]
+	if inv.ColdStart || inv.Init != 0 || inv.QueueRequests != 1 || inv.LogBytes != logged+int64(line.Len())+cost.LambdaPlatformLogBytes {
+		t.Errorf("warm invocation: cold %v, init %s, queue %d, logs %d", inv.ColdStart, inv.Init, inv.QueueRequests, inv.LogBytes)
+	}
+	// No checks (as a fanout): nothing sent to the Internet.
+	if inv.SentBytes != 0 || inv.DataOutUSD != 0 {
+		t.Errorf("warm invocation without checks: sent %d bytes, $%v of data out; want none", inv.SentBytes, inv.DataOutUSD)
+	}
+}
+
+// TestColdStartInitialisedAhead: a first invocation long after its process
+// started (an environment initialised ahead of time) is a cold start whose
+// init is not measured; a meter without a process start records none.
+func TestColdStartInitialisedAhead(t *testing.T) {
+	start := time.Date(2026, 11, 30, 12, 0, 10, 0, time.UTC)
+	for _, tt := range []struct {
+		name     string
+		process  time.Time
+		wantCold bool
+	}{
+		{"initialised ahead", start.Add(-cost.MaxInit - time.Millisecond), true},
+		{"no process start (local)", time.Time{}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			m := meter.New(meter.Config{Function: "probe", MemoryMB: 512, ProcessStart: tt.process}, rec, slog.New(slog.DiscardHandler))
+			m.Close(context.Background(), record.Invocation{StartedAt: start, Duration: time.Second}, "home", nil, time.Second)
+			if inv := rec.invs[0]; inv.ColdStart != tt.wantCold || inv.Init != 0 || inv.NATUSD != 0 {
+				t.Errorf("cold %v, init %s, NAT %v; want cold %v, no init, no NAT outside a VPC", inv.ColdStart, inv.Init, inv.NATUSD, tt.wantCold)
+			}
+		})
+	}
+}
+
+func TestTakeSentCountsEachOutputOnce(t *testing.T) {
+	q := &queueRecorder{requests: 4, bytes: 300}
+	var nothing meter.Recorder
+	requests, sent := meter.TakeSent(q, &recorder{}, nothing, q)
+	if requests != 4 || sent != 300 {
+		t.Errorf("TakeSent = %d, %d; want 4, 300", requests, sent)
+	}
+}

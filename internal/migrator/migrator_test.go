@@ -183,6 +183,10 @@ func TestRolePrivileges(t *testing.T) {
 		if starts, err := st.LedgerSpans(ctx, at, at.Add(time.Hour)); err != nil || len(starts) != 2 {
 			t.Errorf("LedgerSpans = %v, %v; want the claim and the gap", starts, err)
 		}
+		// Estimating costs reads what the probe's check measured.
+		if hist, err := st.EndpointHistory(ctx, at, at.Add(time.Minute)); err != nil || len(hist) != 1 || hist[0].Checks != 1 {
+			t.Errorf("EndpointHistory = %+v, %v; want the probe's one check", hist, err)
+		}
 		fanoutInv := inv
 		fanoutInv.Function = "fanout"
 		if err := st.RecordInvocation(ctx, fanoutInv); err != nil {
@@ -195,6 +199,7 @@ func TestRolePrivileges(t *testing.T) {
 		for _, sql := range []string{
 			"SELECT * FROM spans", "SELECT * FROM invocations", "UPDATE endpoints SET enabled = false",
 			"DELETE FROM spans", "UPDATE spans SET status = 'missed'", "SELECT password_ref FROM endpoints WHERE false AND now() IS NULL FOR UPDATE",
+			"SELECT * FROM checks", "SELECT status_code FROM checks", "DELETE FROM checks", "UPDATE checks SET error = 'x'",
 		} {
 			if _, err := conn.Exec(ctx, sql); !isDenied(err) {
 				t.Errorf("fanout %q: %v, want permission denied", sql, err)

@@ -34,6 +34,9 @@ func grants() []grant {
 		// Finding spans whose event never came reads the ledger's starts only.
 		{migrations.RoleFanout, "SELECT (span_start)", "spans"},
 		{migrations.RoleFanout, "INSERT", "invocations"},
+		// Estimating what endpoints' checks cost reads what recent checks
+		// measured, and no more of them (no status, regex match or address).
+		{migrations.RoleFanout, "SELECT (endpoint_id, planned_at, response_time_ms, body_bytes, tls_ms, error)", "checks"},
 		{migrations.RoleProbe, "INSERT", "checks"},
 		{migrations.RoleProbe, "INSERT", "invocations"},
 		{migrations.RoleProbe, "INSERT", "shard_attempts"}, // retries are told apart by ON CONFLICT DO NOTHING

@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"hash/fnv"
+	"math"
 	"slices"
 	"time"
 
@@ -98,41 +99,97 @@ type Shard struct {
 	Span      Span                `json:"span"`
 	Checks    int                 `json:"checks"`
 	Endpoints []endpoint.Endpoint `json:"endpoints"`
+	// What the planner expects the shard to take: CPU time over the span,
+	// and the peak of checks in flight when the socket budget is bounded
+	// (0 when it is not).
+	ExpectedCPUMS   float64 `json:"expected_cpu_ms"`
+	ExpectedSockets int     `json:"expected_sockets,omitempty"`
 }
 
-// Options bound the size of a shard.
+// Options bound the size of a shard. A shard is closed when the next
+// endpoint would take it past any bound; a bound of 0 is no bound (except
+// MaxChecks and MaxPayloadBytes, which every caller sets).
 type Options struct {
 	MaxChecks       int // planned checks per shard
 	MaxPayloadBytes int // JSON size of a shard, under the asynchronous Invoke limit
+	// CPUBudget bounds the CPU time a shard's checks are expected to spend
+	// in the span: a share of the probe function's vCPU (see CPUBudget).
+	CPUBudget time.Duration
+	// MaxSockets bounds the checks a shard is expected to have in flight
+	// at once, each holding a socket for its expected duration: the probe's
+	// descriptors less what it holds for other things.
+	MaxSockets int
 }
 
-// DefaultOptions fit a 1 MB asynchronous Invoke payload with room to spare.
-var DefaultOptions = Options{MaxChecks: 2000, MaxPayloadBytes: 900 << 10}
+// DefaultOptions fit a 1 MB asynchronous Invoke payload with room to spare,
+// plan CPUShare of a 512 MB probe's vCPU, and leave the descriptors Lambda
+// allows a probe less SocketReserve to the checks' sockets.
+var DefaultOptions = Options{
+	MaxChecks:       2000,
+	MaxPayloadBytes: 900 << 10,
+	CPUBudget:       DefaultCPUBudget,
+	MaxSockets:      DescriptorLimit - SocketReserve,
+}
 
 // shardOverhead is the JSON size of a shard without its endpoints, rounded up.
-const shardOverhead = 256
+const shardOverhead = 320
 
-// Plan packs the checks due in span into shards, by location (in name order),
-// busy endpoints first, then the once-a-span endpoints in order of their
-// instant. Endpoints not due in span, or disabled, are left out.
+// Plan is PlanWithHistory without history: every endpoint at the cautious
+// default cost (see Estimate).
 func Plan(eps []endpoint.Endpoint, span Span, opt Options) []Shard {
+	return PlanWithHistory(eps, span, opt, nil)
+}
+
+// PlanWithHistory packs the checks due in span into shards, by location (in
+// name order), busy endpoints first, then the once-a-span endpoints in order
+// of their instant. Endpoints not due in span, or disabled, are left out.
+//
+// A shard takes endpoints until the next would take it past a bound of opt:
+// its checks, its payload, its expected CPU (the sum over its checks of
+// Estimate's CPU, each endpoint's from hist[ep.ID] when there is one) or
+// its expected sockets (the peak overlap of its checks' [instant, instant +
+// Estimate's duration)). An endpoint's checks in a span always go to one
+// shard, so an endpoint that alone exceeds a bound gets a shard of its own;
+// the probe's run-time limits (its socket budget, the regex worker's
+// slots) still hold it there.
+func PlanWithHistory(eps []endpoint.Endpoint, span Span, opt Options, hist map[int64]History) []Shard {
 	type due struct {
 		ep    *endpoint.Endpoint
 		n     int
 		first int64
+		step  int64
 		busy  bool
+		cost  Cost
 	}
-	var all []due
+	var (
+		all        []due
+		backtracks = map[string]bool{} // per distinct pattern: most endpoints share a few
+		longest    time.Duration
+	)
 	for i := range eps {
 		ep := &eps[i]
 		if !ep.Enabled {
 			continue
 		}
-		first, _, n := instants(ep.ID, ep.Interval, span)
+		first, step, n := instants(ep.ID, ep.Interval, span)
 		if n == 0 {
 			continue
 		}
-		all = append(all, due{ep: ep, n: n, first: first, busy: ep.Interval < SpanLength})
+		bt := false
+		if ep.Regex != "" {
+			var ok bool
+			if bt, ok = backtracks[ep.Regex]; !ok {
+				bt = Backtracks(ep.Regex)
+				backtracks[ep.Regex] = bt
+			}
+		}
+		var h *History
+		if m, ok := hist[ep.ID]; ok {
+			h = &m
+		}
+		c := Estimate(ep, h, bt)
+		longest = max(longest, c.Duration)
+		all = append(all, due{ep: ep, n: n, first: first, step: step, busy: ep.Interval < SpanLength, cost: c})
 	}
 	slices.SortFunc(all, func(a, b due) int {
 		if c := cmp.Compare(a.ep.Location, b.ep.Location); c != 0 {
@@ -156,19 +213,56 @@ func Plan(eps []endpoint.Endpoint, span Span, opt Options) []Shard {
 		shards []Shard
 		cur    *Shard
 		bytes  int
+		cpu    time.Duration
+		flight *overlap
 	)
+	if opt.MaxSockets > 0 {
+		flight = newOverlap(span.Start.UnixMilli(), (span.End.Sub(span.Start) + longest).Milliseconds())
+	}
+	// sockets adds (v = 1) or takes away (v = -1) d's checks in flight.
+	sockets := func(d due, v int32) {
+		for k := range d.n {
+			flight.addInterval(d.first+int64(k)*d.step, d.cost.Duration.Milliseconds(), v)
+		}
+	}
+	closeShard := func() {
+		if cur != nil {
+			cur.ExpectedCPUMS = math.Round(float64(cpu)/float64(time.Microsecond)) / 1e3
+			if flight != nil {
+				cur.ExpectedSockets = flight.top()
+			}
+		}
+	}
 	for _, d := range all {
 		size := JSONSize(d.ep)
-		if cur == nil || cur.Location != d.ep.Location ||
-			(cur.Checks > 0 && cur.Checks+d.n > opt.MaxChecks) ||
-			(len(cur.Endpoints) > 0 && bytes+size > opt.MaxPayloadBytes) {
+		need := time.Duration(d.n) * d.cost.CPU
+		fresh := cur == nil || cur.Location != d.ep.Location
+		full := !fresh && len(cur.Endpoints) > 0 &&
+			(cur.Checks+d.n > opt.MaxChecks || bytes+size > opt.MaxPayloadBytes ||
+				(opt.CPUBudget > 0 && cpu+need > opt.CPUBudget))
+		counted := false
+		if !fresh && !full && len(cur.Endpoints) > 0 && flight != nil {
+			sockets(d, 1)
+			if counted = flight.top() <= opt.MaxSockets; !counted {
+				sockets(d, -1)
+				full = true
+			}
+		}
+		if fresh || full {
+			closeShard()
 			index := 0
-			if cur != nil && cur.Location == d.ep.Location {
+			if !fresh {
 				index = cur.Index + 1
 			}
 			shards = append(shards, Shard{Location: d.ep.Location, Index: index, Bucket: BucketBurst, Span: span})
 			cur = &shards[len(shards)-1]
-			bytes = shardOverhead
+			bytes, cpu = shardOverhead, 0
+			if flight != nil {
+				flight.reset()
+			}
+		}
+		if flight != nil && !counted {
+			sockets(d, 1)
 		}
 		if d.busy {
 			cur.Bucket = BucketBusy
@@ -176,7 +270,9 @@ func Plan(eps []endpoint.Endpoint, span Span, opt Options) []Shard {
 		cur.Checks += d.n
 		cur.Endpoints = append(cur.Endpoints, *d.ep)
 		bytes += size
+		cpu += need
 	}
+	closeShard()
 	return shards
 }
 

@@ -43,13 +43,14 @@ func dueBruteForce(ep endpoint.Endpoint, start, end int64) map[int64]bool {
 
 // TestPlanEveryInstantExactlyOnce replays random sequences of scheduled
 // events (late, duplicated, out of order) through SpanFor, a ledger of
-// dispatched spans and Plan, and checks that every enabled endpoint is
-// planned exactly once at each of its due instants over the covered window.
+// dispatched spans and PlanWithHistory (random budgets, some unbounded, and
+// random history), and checks that every enabled endpoint is planned
+// exactly once at each of its due instants over the covered window.
 func TestPlanEveryInstantExactlyOnce(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, seed*7))
-			eps := randomEndpoints(r, 50+r.IntN(300), []string{"home", "eu", "intranet"})
+			eps, hist := randomCostly(r, 50+r.IntN(300), []string{"home", "eu", "intranet"})
 			offset := time.Duration(r.IntN(30)) * time.Second
 			minutes := 5 + r.IntN(10)
 			base := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC).Add(time.Duration(r.IntN(100000)) * time.Minute)
@@ -67,7 +68,8 @@ func TestPlanEveryInstantExactlyOnce(t *testing.T) {
 			}
 			r.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
 
-			opt := Options{MaxChecks: 1 + r.IntN(400), MaxPayloadBytes: 20_000}
+			opt := Options{MaxChecks: 1 + r.IntN(400), MaxPayloadBytes: 20_000,
+				CPUBudget: time.Duration(r.IntN(2000)) * time.Millisecond, MaxSockets: r.IntN(100)}
 			ledger := map[time.Time]bool{}
 			planned := map[int64]map[int64]int{} // endpoint -> instant -> times planned
 			for _, ev := range events {
@@ -78,7 +80,7 @@ func TestPlanEveryInstantExactlyOnce(t *testing.T) {
 					continue
 				}
 				ledger[span.Start] = true
-				for _, sh := range Plan(eps, span, opt) {
+				for _, sh := range PlanWithHistory(eps, span, opt, hist) {
 					for _, ep := range sh.Endpoints {
 						if planned[ep.ID] == nil {
 							planned[ep.ID] = map[int64]int{}

@@ -6,17 +6,16 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/watcher-dev/watcher/internal/dev/nettest"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/dev/targets"
 	"github.com/watcher-dev/watcher/internal/endpoint"
@@ -42,7 +41,7 @@ func startHostileSites(tb testing.TB) hostileSites {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = farm.Close() })
-	return hostileSites{farm: farm.URL(), untrustedTLS: tlsURL, hangingConnect: hangingConnect(tb)}
+	return hostileSites{farm: farm.URL(), untrustedTLS: tlsURL, hangingConnect: nettest.StalledAddr(tb)}
 }
 
 // startFarmAndTLS starts the target farm and a TLS site with a certificate
@@ -93,7 +92,7 @@ func startHostileSitesProcess(tb testing.TB) hostileSites {
 	if _, err := fmt.Fscanln(stdout, &farm, &tlsURL); err != nil {
 		tb.Fatalf("sites process: %v", err)
 	}
-	return hostileSites{farm: farm, untrustedTLS: tlsURL, hangingConnect: hangingConnect(tb)}
+	return hostileSites{farm: farm, untrustedTLS: tlsURL, hangingConnect: nettest.StalledAddr(tb)}
 }
 
 // serveHostileSites runs in the sites process: it prints the farm's and
@@ -110,35 +109,6 @@ func serveHostileSites() int {
 	fmt.Println(farm.URL(), tlsURL)
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return 0
-}
-
-// hangingConnect returns an address whose TCP connects never complete: a
-// socket listening with a backlog of zero that never accepts, its one queue
-// place taken, so the kernel drops every further SYN.
-func hangingConnect(tb testing.TB) string {
-	tb.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		tb.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		tb.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
-	filler, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		tb.Fatalf("fill the accept queue of %s: %v", addr, err)
-	}
-	tb.Cleanup(func() { _ = filler.Close() })
-	return addr
 }
 
 // hostileKind is one way a target can misbehave and the error class a check

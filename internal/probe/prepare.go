@@ -14,10 +14,11 @@ import (
 
 // job is one planned check.
 type job struct {
-	at  time.Time
-	req *check.Request
-	ep  *endpoint.Endpoint
-	bad string // preparation failure; the check is recorded with record.ErrConfig
+	at   time.Time
+	req  *check.Request
+	ep   *endpoint.Endpoint
+	bad  string      // preparation failure; the check is recorded with record.ErrConfig
+	sock *socketHold // its unit of the socket budget, once it has one (schedule)
 }
 
 // prepare turns the shard into jobs sorted by instant: requests are built
@@ -81,8 +82,11 @@ func (h *Handler) request(ctx context.Context, ep *endpoint.Endpoint) (*check.Re
 }
 
 // inFlightLimit is the peak number of checks that can overlap if each runs
-// for its whole timeout, so the limit never delays a start that is on time.
-// jobs are sorted by instant (prepare sorts them).
+// for its whole timeout, so the limit never delays a start that is on time,
+// within ceiling and the socket budget (sockets.go; a worker beyond it
+// would only wait for a socket). Only the budget, which the planner packs
+// shards to respect, can delay a start. jobs are sorted by instant (prepare
+// sorts them).
 func inFlightLimit(jobs []job, ceiling int) int {
 	ends := make([]int64, len(jobs))
 	for i, j := range jobs {
@@ -98,5 +102,5 @@ func inFlightLimit(jobs []job, ceiling int) int {
 		cur++
 		peak = max(peak, cur)
 	}
-	return min(peak, ceiling)
+	return min(peak, ceiling, socketBudget())
 }

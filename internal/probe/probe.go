@@ -86,13 +86,14 @@ type Handler struct {
 	meter     *meter.Meter
 	passwords Passwords
 	log       *slog.Logger
+	sockets   *sockets // the checks' share of the descriptors
 }
 
 // New returns a probe handler.
 func New(cfg Config, checker *check.Checker, out Outputs, passwords Passwords, log *slog.Logger) *Handler {
 	cfg.defaults()
 	return &Handler{cfg: cfg, checker: checker, out: out, meter: meter.New(cfg.Meter, out.Recorder, log),
-		passwords: passwords, log: log}
+		passwords: passwords, log: log, sockets: newSockets()}
 }
 
 // Summary is what an invocation returns and logs.
@@ -116,6 +117,10 @@ type Summary struct {
 	LatenessP99    float64 `json:"lateness_p99_ms"`
 	MaxInFlight    int     `json:"max_in_flight"`
 	DurationMS     float64 `json:"duration_ms"`
+	// BodyBytes is what the checks read of their response bodies (the
+	// sum of their record.Result.BodyBytes): NAT data, with the overhead
+	// the meter adds per check.
+	BodyBytes int64 `json:"body_bytes"`
 }
 
 // Invoke implements the Lambda handler contract over a shard payload.
@@ -206,7 +211,9 @@ func (h *Handler) close(ctx context.Context, sh *plan.Shard, start time.Time, pa
 		ChecksWritten:   sum.Written + sum.Duplicates,
 		ChecksUnwritten: sum.Unwritten,
 		PayloadBytes:    payloadBytes,
+		NetBytes:        sum.BodyBytes,
 	}
+	inv.QueueRequests, inv.QueueBytes = meter.TakeSent(h.out.Sink, h.out.Spill)
 	if writeErr != nil && sum.Unwritten > 0 {
 		inv.Error = writeErr.Error()
 	}

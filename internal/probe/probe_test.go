@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +31,9 @@ func TestMain(m *testing.M) {
 	regex.ServeWorkerIfAsked()
 	if os.Getenv(sitesProcessEnv) != "" {
 		os.Exit(serveHostileSites())
+	}
+	if n, err := strconv.Atoi(os.Getenv(hangingProcessEnv)); err == nil {
+		os.Exit(serveHangingSites(n))
 	}
 	pgtest.Main(m)
 }

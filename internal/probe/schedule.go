@@ -2,6 +2,8 @@ package probe
 
 import (
 	"context"
+	"fmt"
+	"net/http/httptrace"
 	"sync"
 	"time"
 
@@ -16,6 +18,13 @@ import (
 // a copy a reused worker makes about once per GC cycle. A worker is started
 // whenever none is idle, so no check waits for one; the pool grows to the
 // shard's peak overlap, never past limit.
+//
+// Each check first takes a unit of the socket budget (sockets.go), in
+// instant order, so the process never runs into "too many open files".
+// When none is free the check waits, but only while it could still start
+// on time: within its timeout of its instant, and early enough to finish by
+// stopBy. Then it is recorded as record.ErrNoSocket with its lateness,
+// never dropped.
 func (h *Handler) schedule(ctx context.Context, jobs []job, location string, stopBy time.Time, limit int,
 	checks chan<- record.Check, sum *Summary) []time.Duration {
 	var (
@@ -25,24 +34,28 @@ func (h *Handler) schedule(ctx context.Context, jobs []job, location string, sto
 		mu       sync.Mutex
 		lateness = make([]time.Duration, 0, len(jobs))
 		timer    = time.NewTimer(0)
+		budget   = socketBudget()
+		noSocket int
 	)
 	<-timer.C
-	run := func(j job) {
-		m := record.Check{EndpointID: j.ep.ID, Location: location, PlannedAt: j.at}
-		if j.req == nil {
-			m.Result = record.Result{StartedAt: time.Now(), Error: record.ErrConfig, ErrorDetail: j.bad}
-		} else {
-			m.Result = h.checker.Run(ctx, j.req)
-		}
+	// done records a check; never blocks (checks holds every job).
+	done := func(j job, res record.Result) {
+		m := record.Check{EndpointID: j.ep.ID, Location: location, PlannedAt: j.at, Result: res}
 		m.Lateness = max(0, m.StartedAt.Sub(j.at))
 		mu.Lock()
 		lateness = append(lateness, m.Lateness)
 		sum.Done++
+		sum.BodyBytes += m.BodyBytes
 		if m.Error != "" {
 			sum.Failed++
 		}
 		mu.Unlock()
 		checks <- m
+	}
+	run := func(j job) {
+		res := h.checker.Run(httptrace.WithClientTrace(ctx, j.sock.trace()), j.req)
+		j.sock.end()
+		done(j, res)
 	}
 	worker := func(j job) {
 		defer wg.Done()
@@ -67,6 +80,27 @@ jobs:
 			sum.MissedDeadline += len(jobs) - i
 			break
 		}
+		if j.req == nil {
+			// Not prepared: recorded at once, with no socket to wait for.
+			done(j, record.Result{StartedAt: time.Now(), Error: record.ErrConfig, ErrorDetail: j.bad})
+			continue
+		}
+		startBy := j.at.Add(j.timeout())
+		if last := stopBy.Add(-j.timeout()); last.Before(startBy) {
+			startBy = last
+		}
+		got, err := h.sockets.acquire(ctx, budget, startBy)
+		if err != nil {
+			sum.MissedDeadline += len(jobs) - i
+			break
+		}
+		if !got {
+			noSocket++
+			done(j, record.Result{StartedAt: time.Now(), Error: record.ErrNoSocket,
+				ErrorDetail: fmt.Sprintf("no socket came free in time: the probe's checks held all %d of their budget", budget)})
+			continue
+		}
+		j.sock = h.sockets.hold()
 		select {
 		case work <- j:
 		default:
@@ -81,5 +115,9 @@ jobs:
 	}
 	close(work)
 	wg.Wait()
+	if noSocket > 0 {
+		h.log.Warn("checks not started: no socket came free in time", "location", location, "checks", noSocket,
+			"budget", budget)
+	}
 	return lateness
 }

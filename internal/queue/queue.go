@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/record"
 )
 
@@ -28,11 +30,15 @@ type SQS interface {
 }
 
 // Sink writes checks and invocation records as queue messages. It
-// satisfies the probe's Sink and Recorder. Safe for concurrent use.
+// satisfies the probe's Sink and Recorder, and counts what it sends for the
+// invocation's cost (meter.QueueCounter). Safe for concurrent use.
 type Sink struct {
 	api      SQS
 	queueURL string
 	max      int
+
+	requests atomic.Int64 // billed requests sent: one per 64 KiB chunk of a message
+	bytes    atomic.Int64 // message bytes sent
 }
 
 // New returns a sink that sends through api to the queue at queueURL.
@@ -103,5 +109,16 @@ func (s *Sink) send(ctx context.Context, body []byte) error {
 		QueueUrl:    aws.String(s.queueURL),
 		MessageBody: aws.String(string(body)),
 	})
+	if err == nil {
+		s.requests.Add(cost.QueueRequests(len(body)))
+		s.bytes.Add(int64(len(body)))
+	}
 	return err
+}
+
+// TakeSent returns the requests SQS bills for the messages sent since it
+// was last called (one per 64 KiB chunk of each message) and their bytes.
+// A send that failed is not counted.
+func (s *Sink) TakeSent() (requests, bytes int64) {
+	return s.requests.Swap(0), s.bytes.Swap(0)
 }

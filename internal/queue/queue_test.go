@@ -144,7 +144,10 @@ func TestSinkSendsMessages(t *testing.T) {
 		shard, span := 3, time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC)
 		inv := record.Invocation{Function: "probe", Location: "us-east-1", Region: "us-east-1", MemoryMB: 512, Shard: &shard,
 			SpanStart: &span, StartedAt: time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC),
-			Duration: 61 * time.Second, ChecksPlanned: 10, ChecksDone: 10, ChecksWritten: 10}
+			Duration: 61 * time.Second, ChecksPlanned: 10, ChecksDone: 10, ChecksWritten: 10,
+			ColdStart: true, Init: 180 * time.Millisecond, VPC: true, NetBytes: 75000, QueueRequests: 2, QueueBytes: 70000,
+			LogBytes: 1500, StorageBytes: 1600, RequestUSD: 0.0000002, NATUSD: 0.000003, QueueUSD: 0.0000008,
+			LogsUSD: 0.0000007, StorageUSD: 0.0000002}
 		if err := sink.RecordInvocation(ctx, inv); err != nil {
 			t.Fatal(err)
 		}
@@ -161,6 +164,53 @@ func TestSinkSendsMessages(t *testing.T) {
 			t.Errorf("invocation\n got %+v\nwant %+v", got, inv)
 		}
 	})
+}
+
+// TestSinkCountsBilledRequests holds the sink to SQS's billing: each
+// 64 KiB chunk of a message sent is one request; failed sends count
+// nothing, and each count is taken once.
+func TestSinkCountsBilledRequests(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeSQS{failOn: func(n int) bool { return n == 3 }}
+	sink := newTestSink(t, f)
+	if _, err := sink.WriteChecks(ctx, recordtest.Checks(3000)); err == nil {
+		t.Fatal("the third send should fail")
+	}
+	if err := sink.RecordInvocation(ctx, record.Invocation{Function: "probe"}); err != nil {
+		t.Fatal(err)
+	}
+	var wantRequests, wantBytes int64
+	for _, b := range f.bodies { // the sends that succeeded
+		wantRequests += (int64(len(b)) + 65535) / 65536
+		wantBytes += int64(len(b))
+	}
+	if len(f.bodies) != 3 || wantRequests <= 3 {
+		t.Fatalf("%d messages in %d chunks: want two large check messages and one invocation", len(f.bodies), wantRequests)
+	}
+	requests, sent := sink.TakeSent()
+	if requests != wantRequests || sent != wantBytes {
+		t.Errorf("TakeSent = %d requests, %d bytes; want %d, %d", requests, sent, wantRequests, wantBytes)
+	}
+	if requests, sent := sink.TakeSent(); requests != 0 || sent != 0 {
+		t.Errorf("second TakeSent = %d, %d; want nothing new", requests, sent)
+	}
+}
+
+// TestOldInvocationMessagesDecode: a record written before the line items
+// existed decodes with them zero.
+func TestOldInvocationMessagesDecode(t *testing.T) {
+	body := `{"v":2,"kind":"invocation","invocation":{"ID":0,"Function":"probe","Location":"eu","Region":"eu-west-1",` +
+		`"Arch":"arm64","MemoryMB":512,"Shard":1,"SpanStart":"2026-03-01T12:00:10Z","StartedAt":"2026-03-01T12:00:00Z",` +
+		`"Duration":61000000000,"Billed":61000000000,"ChecksPlanned":5,"ChecksDone":5,"ChecksWritten":5,` +
+		`"ChecksUnwritten":0,"PayloadBytes":900,"CostUSD":0.0004,"Error":""}}`
+	msg, err := record.Decode([]byte(body))
+	if err != nil || msg.Invocation == nil {
+		t.Fatalf("Decode = %+v, %v", msg, err)
+	}
+	inv := msg.Invocation
+	if inv.ChecksDone != 5 || inv.CostUSD == nil || inv.ColdStart || inv.NetBytes != 0 || inv.LogBytes != 0 || inv.StorageUSD != 0 {
+		t.Errorf("decoded %+v", inv)
+	}
 }
 
 func TestNewFromConfigUsesTheQueueRegion(t *testing.T) {

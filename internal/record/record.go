@@ -29,6 +29,11 @@ const (
 	// ErrConfig is a check that could not be prepared (unresolvable
 	// password, uncompilable regex): recorded, never dropped.
 	ErrConfig = "config"
+	// ErrNoSocket is a check that never started: every socket of the
+	// probe's descriptor budget stayed in use until it could no longer
+	// start on time. Recorded with its lateness, never dropped, and never
+	// run into "too many open files".
+	ErrNoSocket = "no_socket"
 )
 
 // Result is what one check measured. Pointers are nil where a value is
@@ -81,8 +86,27 @@ type Invocation struct {
 	ChecksWritten   int
 	ChecksUnwritten int
 	PayloadBytes    int
-	CostUSD         *float64
+	CostUSD         *float64 // Lambda: compute (init included) and requests; nil when unpriced
 	Error           string
+
+	// What else grows with checks, and its price (migration 00008). Zero
+	// in records written before; in the queue's wire form old and new
+	// records decode alike.
+	ColdStart     bool          // the first invocation of its process
+	Init          time.Duration // a cold start's init phase, billed as duration; 0 when not measured
+	VPC           bool          // what it moves over the network (NetBytes) passes a NAT gateway
+	NetBytes      int64         // a probe's checks, both ways (bodies plus an estimate per check); a fanout's shard payloads
+	SentBytes     int64         // sent to the Internet: a probe's checks (an estimate per check); none for a fanout
+	QueueRequests int64         // record-queue requests sent, in billed 64 KiB chunks
+	QueueBytes    int64         // record-queue message bytes sent
+	LogBytes      int64         // bytes logged: its logger, its EMF line and Lambda's own lines
+	StorageBytes  int64         // what the checks it wrote take in the database
+	RequestUSD    float64       // the request part of CostUSD
+	NATUSD        float64
+	DataOutUSD    float64 // data transfer out to the Internet (SentBytes)
+	QueueUSD      float64
+	LogsUSD       float64
+	StorageUSD    float64 // keeping its checks for one month
 }
 
 // MS is a duration in milliseconds, the unit of every *_ms column, summary

@@ -16,7 +16,9 @@ import (
 func (s *Store) CostSpans(ctx context.Context, since time.Time) ([]cost.SpanCost, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT span_start, function, location, invocations, unpriced, checks_done, payload_bytes,
-		       billed_ms, gb_seconds, cost_usd
+		       billed_ms, gb_seconds, cost_usd, cold_starts, init_ms, net_bytes, sent_bytes, queue_requests,
+		       queue_bytes, log_bytes, storage_bytes, request_usd, nat_usd, data_out_usd, queue_usd, logs_usd,
+		       storage_usd
 		FROM cost_spans WHERE span_start >= $1
 		ORDER BY span_start, function, location`, since)
 	if err != nil {
@@ -25,7 +27,9 @@ func (s *Store) CostSpans(ctx context.Context, since time.Time) ([]cost.SpanCost
 	spans, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (cost.SpanCost, error) {
 		var c cost.SpanCost
 		err := row.Scan(&c.SpanStart, &c.Function, &c.Location, &c.Invocations, &c.Unpriced, &c.ChecksDone,
-			&c.PayloadBytes, &c.BilledMS, &c.GBSeconds, &c.CostUSD)
+			&c.PayloadBytes, &c.BilledMS, &c.GBSeconds, &c.CostUSD, &c.ColdStarts, &c.InitMS, &c.NetBytes,
+			&c.SentBytes, &c.QueueRequests, &c.QueueBytes, &c.LogBytes, &c.StorageBytes, &c.RequestUSD, &c.NATUSD,
+			&c.DataOutUSD, &c.QueueUSD, &c.LogsUSD, &c.StorageUSD)
 		c.SpanStart = c.SpanStart.UTC()
 		return c, err
 	})

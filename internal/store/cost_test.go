@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -55,11 +56,29 @@ func costFixture(t *testing.T, s *store.Store) (a, b, c int64) {
 		if fn == cost.FunctionFanout {
 			mem = 256
 		}
-		return record.Invocation{
+		i := record.Invocation{
 			Function: fn, Location: loc, Region: "local", Arch: cost.ARM64, MemoryMB: mem, SpanStart: &span,
 			StartedAt: span.Add(-10 * time.Second), Duration: 70 * time.Second, Billed: 70 * time.Second,
 			ChecksPlanned: checks, ChecksDone: checks, ChecksWritten: checks, PayloadBytes: 1000, CostUSD: &usd,
+			// Every line: $0.0000002 a request, $0.000001 of logs; home is
+			// VPC-attached ($0.0000001 of NAT a check); every check sends
+			// to the Internet ($0.0000002 of data out a check; a fanout
+			// does none); eu sends its records through the queue;
+			// $0.000000002 of storage a check.
+			NetBytes: int64(checks) * 9000, SentBytes: int64(checks) * cost.CheckSentBytes, LogBytes: 2000,
+			StorageBytes: int64(checks) * cost.CheckRowBytes, RequestUSD: 0.0000002,
+			DataOutUSD: float64(checks) * 0.0000002, LogsUSD: 0.000001, StorageUSD: float64(checks) * 0.000000002,
 		}
+		switch loc {
+		case "home":
+			i.VPC, i.NATUSD = true, float64(checks)*0.0000001
+		case "eu":
+			i.QueueRequests, i.QueueBytes, i.QueueUSD = 1, 3000, 0.0000004
+		}
+		if fn == cost.FunctionFanout {
+			i.ColdStart, i.Init = true, 150*time.Millisecond
+		}
+		return i
 	}
 	for _, i := range []record.Invocation{
 		inv(cost.FunctionFanout, "", s0, 0, 0.0005), inv(cost.FunctionProbe, "home", s0, 1, 0.0005),
@@ -148,10 +167,36 @@ func TestCostReportAllocatesByHand(t *testing.T) {
 	if got := r.Top[0].Checks; r.Top[0].EndpointID != a || got != 24 {
 		t.Errorf("most expensive: endpoint %d with %d checks, want %d with 24", r.Top[0].EndpointID, got, a)
 	}
+
+	// Line items: 7 priced invocations in the window (3 fanouts, 4
+	// probes), 28 checks, 26 of them at home.
+	lines := []struct {
+		name string
+		got  cost.LineItem
+		usd  float64
+	}{
+		{"lambda_compute", r.LineItems.LambdaCompute, 0.00205 - 7*0.0000002},
+		{"lambda_requests", r.LineItems.LambdaRequests, 7 * 0.0000002},
+		{"nat_data", r.LineItems.NATData, 26 * 0.0000001},
+		{"data_out", r.LineItems.DataOut, 28 * 0.0000002},
+		{"queue_requests", r.LineItems.QueueRequests, 0.0000004},
+		{"logs", r.LineItems.Logs, 7 * 0.000001},
+		{"storage", r.LineItems.Storage, 28 * 0.000000002},
+	}
+	for _, l := range lines {
+		if !nearly(l.got.CostUSD, l.usd) || !nearly(l.got.PerURLMonth60s, l.usd/28*43800) || !nearly(l.got.PerURLMonth5s, l.usd/28*525600) {
+			t.Errorf("%s = %+v, want $%.12g, at 60 s $%.12g", l.name, l.got, l.usd, l.usd/28*43800)
+		}
+	}
+	if v := r.Volumes; v.ColdStarts != 3 || !nearly(v.InitS, 0.45) || v.NetBytes != 28*9000 || v.SentBytes != 28*cost.CheckSentBytes || v.QueueRequests != 1 ||
+		v.LogBytes != 7*2000 || v.StorageBytes != 28*cost.CheckRowBytes {
+		t.Errorf("volumes %+v", v)
+	}
 }
 
-// TestCostSQLMatchesReport holds the SQL functions and views of migration
-// 00005 to the Go report: the same window gives the same figures.
+// TestCostSQLMatchesReport holds the SQL functions and views of migrations
+// 00005 and 00008 to the Go report: the same window gives the same figures,
+// line items included.
 func TestCostSQLMatchesReport(t *testing.T) {
 	t.Parallel()
 	u := pgtest.New(t)
@@ -289,6 +334,32 @@ func TestCostSQLMatchesReport(t *testing.T) {
 					t.Errorf("bucket %d: SQL %+v, Go %+v", i, b, g)
 				}
 			}
+			rows, err = conn.Query(ctx, src("watcher_cost_line_items", "cost_line_items"), tt.since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (cost.NamedLineItem, error) {
+				var li cost.NamedLineItem
+				err := row.Scan(&li.Name, &li.CostUSD, &li.CostPer1000Checks, &li.PerURLMonth5s, &li.PerURLMonth60s)
+				return li, err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			goItems := r.LineItems.List()
+			if len(items) != len(goItems) {
+				t.Fatalf("SQL line items %+v, Go %+v", items, goItems)
+			}
+			for i, li := range items {
+				g := goItems[i]
+				if li.Name != g.Name || !nearly(li.CostUSD, g.CostUSD) || !nearly(li.CostPer1000Checks, g.CostPer1000Checks) ||
+					!nearly(li.PerURLMonth5s, g.PerURLMonth5s) || !nearly(li.PerURLMonth60s, g.PerURLMonth60s) {
+					t.Errorf("line item %d: SQL %+v, Go %+v", i, li, g)
+				}
+				if li.CostUSD == 0 {
+					t.Errorf("line item %s is zero: the fixture should exercise every line", li.Name)
+				}
+			}
 			var n int
 			if err := conn.QueryRow(ctx, `SELECT count(*) FROM (`+src("watcher_cost_endpoints", "cost_by_endpoint")+`) e`, tt.since).Scan(&n); err != nil {
 				t.Fatal(err)
@@ -297,5 +368,83 @@ func TestCostSQLMatchesReport(t *testing.T) {
 				t.Errorf("SQL lists %d endpoints, Go %d", n, r.Endpoints)
 			}
 		})
+	}
+}
+
+// TestInvocationLinesRoundTrip: the facts and lines of migration 00008 are
+// stored and read back as recorded.
+func TestInvocationLinesRoundTrip(t *testing.T) {
+	t.Parallel()
+	s := open(t, pgtest.New(t))
+	ctx := testContext(t)
+	start := time.Date(2030, 5, 1, 12, 0, 0, 0, time.UTC)
+	inv := record.Invocation{
+		Function: "probe", Location: "home", Region: "us-east-1", Arch: "arm64", MemoryMB: 512, Shard: ptr(0),
+		SpanStart: ptr(start.Add(10 * time.Second)), StartedAt: start, Duration: 61 * time.Second, Billed: 61 * time.Second,
+		ChecksPlanned: 100, ChecksDone: 100, ChecksWritten: 100, CostUSD: ptr(0.0004),
+		ColdStart: true, Init: 183250 * time.Microsecond, VPC: true, NetBytes: 950_000, SentBytes: 220_000, QueueRequests: 3,
+		QueueBytes: 140_000, LogBytes: 1800, StorageBytes: 16_000, RequestUSD: 0.0000002, NATUSD: 0.0000398, DataOutUSD: 0.0000184,
+		QueueUSD: 0.0000012, LogsUSD: 0.00000084, StorageUSD: 0.0000017,
+	}
+	if err := s.RecordInvocation(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Invocations(ctx, start)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("read %+v, %v", got, err)
+	}
+	got[0].ID = 0
+	if !reflect.DeepEqual(got[0], inv) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got[0], inv)
+	}
+}
+
+// TestCheckRowBytesMatchesTheDatabase keeps cost.CheckRowBytes, the
+// storage a check takes, honest: 20,000 checks of 200 endpoints every 5 s,
+// one in ten failed, take within a fifth of it in the partition that holds
+// them (table, TOAST and indexes).
+func TestCheckRowBytesMatchesTheDatabase(t *testing.T) {
+	t.Parallel()
+	u := pgtest.New(t)
+	s := open(t, u)
+	ctx := testContext(t)
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	var partitioned bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'checks'::regclass)`).Scan(&partitioned); err != nil {
+		t.Fatal(err)
+	}
+	if !partitioned {
+		t.Skip("checks is a TimescaleDB hypertable: its chunks are compressed and sized otherwise")
+	}
+	base := time.Date(2031, 1, 2, 3, 0, 0, 0, time.UTC) // beyond the daily partitions: all in checks_default
+	const endpoints, instants = 200, 100
+	batch := make([]record.Check, 0, endpoints)
+	for k := range instants {
+		batch = batch[:0]
+		for e := range endpoints {
+			at := base.Add(time.Duration(k)*5*time.Second + time.Duration(e)*10*time.Millisecond)
+			c := record.Check{EndpointID: int64(e + 1), Location: "home", PlannedAt: at, Lateness: 700 * time.Microsecond,
+				Result: record.Result{StartedAt: at, ResponseTime: 103 * time.Millisecond, StatusCode: ptr(200), RegexMatch: ptr(true),
+					DNS: time.Millisecond, Connect: 2 * time.Millisecond, TLS: 5 * time.Millisecond, TTFB: 101 * time.Millisecond, BodyBytes: 2048}}
+			if (k*endpoints+e)%10 == 0 {
+				c.StatusCode, c.RegexMatch, c.Error = nil, nil, record.ErrTimeout
+			}
+			batch = append(batch, c)
+		}
+		if _, err := s.WriteChecks(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var perRow float64
+	if err := conn.QueryRow(ctx, `SELECT pg_total_relation_size('checks_default')::float8 / count(*) FROM checks_default`).Scan(&perRow); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%.1f bytes a stored check (cost.CheckRowBytes %d)", perRow, cost.CheckRowBytes)
+	if perRow < 0.8*cost.CheckRowBytes || perRow > 1.2*cost.CheckRowBytes {
+		t.Errorf("a stored check takes %.1f bytes; cost.CheckRowBytes is %d", perRow, cost.CheckRowBytes)
 	}
 }

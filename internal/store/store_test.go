@@ -60,7 +60,7 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFiles := []string{"00001_endpoints.sql", "00002_metrics.sql", "00003_invocations.sql", "00004_spans.sql", "00005_cost.sql", "00006_shard_attempts.sql", "00007_one_word.sql"}
+	wantFiles := []string{"00001_endpoints.sql", "00002_metrics.sql", "00003_invocations.sql", "00004_spans.sql", "00005_cost.sql", "00006_shard_attempts.sql", "00007_one_word.sql", "00008_line_items.sql"}
 	if fmt.Sprint(first.Applied) != fmt.Sprint(wantFiles) {
 		t.Errorf("first run applied %v, want %v", first.Applied, wantFiles)
 	}

@@ -1,0 +1,156 @@
+package plan
+
+import (
+	"regexp/syntax"
+	"strings"
+	"time"
+
+	"github.com/watcher-dev/watcher/internal/cost"
+	"github.com/watcher-dev/watcher/internal/endpoint"
+)
+
+// The cost model: what one check is expected to cost the probe in CPU time
+// and how long it holds its socket. The constants are cautious: two to five
+// times what was measured, because a Lambda vCPU share is not a development
+// core and real targets add DNS and certificate chains that loopback skips.
+//
+// Where they come from (2026-11-28, this project's 2-vCPU development VM, one
+// core, GOMAXPROCS=1, loopback, a fresh connection per check, client CPU by
+// getrusage):
+//   - a plain net/http check of a 2 KB body spent 0.15 ms; the project's
+//     whole probe path spends 0.30-0.53 ms (`make bench`, README Performance);
+//   - a TLS handshake added 0.53 ms (no chain verification; a real chain
+//     verifies two or three signatures more);
+//   - reading the body cost 0.42 µs a KiB (2 KB to 512 KB bodies);
+//   - RE2 searched 27 µs a KiB at worst (an unanchored .* it cannot skip),
+//     literal patterns next to nothing;
+//   - regexp2 searched 0.6 µs a KiB for a lookbehind and 85 µs a KiB for a
+//     backreference; a catastrophic pattern runs to its match timeout.
+const (
+	// CPUPerCheck is a check's fixed CPU: DNS, a fresh connection, the
+	// request, the response headers, the record and its share of the write.
+	CPUPerCheck = time.Millisecond
+	// CPUPerTLS is a TLS handshake with certificate verification.
+	CPUPerTLS = 2 * time.Millisecond
+	// CPUPerBodyKiB is reading one KiB of body.
+	CPUPerBodyKiB = 2 * time.Microsecond
+	// CPURE2PerKiB is searching one KiB of body with RE2.
+	CPURE2PerKiB = 30 * time.Microsecond
+	// CPUBacktrackPerKiB is searching one KiB with the backtracking engine
+	// (regexp2, in the regex worker, which shares the function's CPU). One
+	// search never costs more than endpoint.RegexMatchTimeout.
+	CPUBacktrackPerKiB = 250 * time.Microsecond
+
+	// DefaultBodyBytes is the body assumed for an endpoint without history.
+	DefaultBodyBytes = 64 << 10
+	// MaxBodyBytes is the most of a body a check reads and searches
+	// (check.DefaultBodyCap).
+	MaxBodyBytes = 1 << 20
+	// MinHistoryChecks is how many recent checks an endpoint needs before
+	// its history replaces the defaults.
+	MinHistoryChecks = 3
+)
+
+// Budgets of a probe function, from what Lambda gives it.
+const (
+	// MBPerVCPU is Lambda's rule: a function gets memory/1,769 MB of a vCPU.
+	MBPerVCPU = 1769
+	// CPUShare is the part of its vCPU share a shard is planned to use: a
+	// probe short of CPU starts checks late and measures slow responses.
+	CPUShare = 0.6
+	// DescriptorLimit is Lambda's RLIMIT_NOFILE.
+	DescriptorLimit = 1024
+	// SocketReserve is what a probe keeps of its descriptors for other than
+	// checks: the runtime (standard streams, the netpoller), the Lambda
+	// runtime API and AWS SDK connections, the database pool (at most a
+	// few connections), the regex worker's pipes, and sockets whose close
+	// lags their check's end (the HTTP transport closes them on its own
+	// goroutine). The probe holds the same reserve back at run time.
+	SocketReserve = 64
+)
+
+// CPUBudget is the CPU time a probe of memoryMB can spend in one span at
+// share of its vCPU allowance: memoryMB/1,769 of a vCPU for SpanLength.
+func CPUBudget(memoryMB int, share float64) time.Duration {
+	return time.Duration(float64(memoryMB) / MBPerVCPU * share * float64(SpanLength))
+}
+
+// DefaultCPUBudget is CPUBudget for the probe's default memory (infra's
+// probeMemoryMB, which local runs are priced at) at CPUShare: 10.4 s a span
+// at 512 MB.
+var DefaultCPUBudget = CPUBudget(cost.NominalProbeMemoryMB, CPUShare)
+
+// Cost is what one check of an endpoint is expected to take.
+type Cost struct {
+	CPU time.Duration // the probe's CPU time, the regex worker's included
+	// Duration is how long the check holds its socket: at most the
+	// endpoint's timeout, and that whole timeout without history.
+	Duration time.Duration
+}
+
+// History is what an endpoint's recent checks measured (the fanout reads it
+// from the checks table every few minutes).
+type History struct {
+	Checks        int           // checks in the window
+	P95           time.Duration // 95th percentile response time
+	Mean          time.Duration // mean response time
+	BodyBytes     int64         // mean body size
+	TLSChecks     int           // checks that made a TLS handshake
+	RegexTimeouts int           // checks whose regex ran out of time
+}
+
+// Estimate is the expected cost of one check of ep. With at least
+// MinHistoryChecks in h, it is the measured one; otherwise the cautious
+// default: the whole timeout, a DefaultBodyBytes body, a TLS handshake for
+// an https URL.
+//
+// CPU is a mean, which adds up over a span's checks: the fixed part, the
+// fraction of checks that shook hands times a handshake, the mean body read
+// and searched, and each regex timeout at its full match timeout. Duration
+// is the larger of the p95 and the mean response time (a heavy tail raises
+// the mean above the p95), never above the timeout.
+func Estimate(ep *endpoint.Endpoint, h *History, backtracks bool) Cost {
+	timeout := ep.Timeout
+	if timeout <= 0 {
+		timeout = endpoint.DefaultTimeout
+	}
+	tls := 0.0
+	if isHTTPS(ep.URL) {
+		tls = 1
+	}
+	body := int64(DefaultBodyBytes)
+	c := Cost{CPU: CPUPerCheck, Duration: timeout}
+	if h != nil && h.Checks >= MinHistoryChecks {
+		tls = max(tls, float64(h.TLSChecks)/float64(h.Checks))
+		body = min(max(h.BodyBytes, 0), MaxBodyBytes)
+		c.Duration = min(max(h.P95, h.Mean, time.Millisecond), timeout)
+		c.CPU += time.Duration(float64(endpoint.RegexMatchTimeout) * float64(h.RegexTimeouts) / float64(h.Checks))
+	}
+	kib := float64(body) / 1024
+	c.CPU += time.Duration(tls*float64(CPUPerTLS)) + time.Duration(kib*float64(CPUPerBodyKiB))
+	if ep.Regex != "" {
+		per := CPURE2PerKiB
+		if backtracks {
+			per = CPUBacktrackPerKiB
+		}
+		c.CPU += min(time.Duration(kib*float64(per)), endpoint.RegexMatchTimeout)
+	}
+	return c
+}
+
+func isHTTPS(url string) bool {
+	return len(url) >= 8 && strings.EqualFold(url[:8], "https://")
+}
+
+// Backtracks reports whether a pattern may need the backtracking engine:
+// whether Go's RE2 parser refuses it (lookaround, backreferences,
+// conditionals, atomic groups, possessive quantifiers, repeats over 1,000),
+// with Python's {,n} read as the repeat it is. It errs towards yes: a few
+// Python spellings that internal/regex translates for RE2 ((?x), \Z,
+// (?#...)) count as backtracking too. The planner cannot link
+// internal/regex (only the probe links the check engine), so this stands
+// in for regex.Compile(pattern).Engine(), and a test holds it to that.
+func Backtracks(pattern string) bool {
+	_, err := syntax.Parse(strings.ReplaceAll(pattern, "{,", "{0,"), syntax.Perl)
+	return err != nil
+}
