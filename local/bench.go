@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/dev/bench"
 )
 
@@ -59,7 +61,128 @@ make bench writes it) into the table. Needs taskset (util-linux), PostgreSQL and
 	f.StringVar(&opt.Micro, "micro", "", "go test -bench output to fold into the table")
 	f.StringVar(&child, "child", "", "run one measured child (JSON); used by bench itself")
 	_ = f.MarkHidden("child")
+	cmd.AddCommand(benchSandboxCmd(), benchSandboxExecCmd())
 	return cmd
+}
+
+func benchSandboxCmd() *cobra.Command {
+	var (
+		opt                 bench.SandboxOptions
+		memory, shards      string
+		hangTimeouts        string
+		baseline, hang, pin bool
+		quick               bool
+	)
+	cmd := &cobra.Command{
+		Use:   "sandbox",
+		Short: "Measure the probe function in a Lambda-sized sandbox, per memory size and shard size (issue 11)",
+		Long: `Measure the real probe function as Lambda would run it: the probe bootstrap (built for this
+machine with -tags lambda.norpc) under the Lambda Runtime Interface Emulator, inside a cgroup v1
+group whose CPU quota is the function's share of a vCPU (memory MB / 1,769 per CFS period) and
+whose memory limit is the function's memory, with RLIMIT_NOFILE 1,024; the target farm runs as a
+process of its own and the function writes to a throwaway PostgreSQL.
+
+For each shard size (checks per 60 s span, of targets that answer after exactly 100 ms, every 5 s)
+it runs the shard once without limits (the baseline), then once at each memory size: one warm-up
+invocation, then the shard invoked through the emulator's invoke API a little before a window of
+planned instants. Then the hanging shards: every target hangs until the check's timeout. It prints
+one Markdown table (checks done / due, start lateness p99, response-time error p99 against the
+farm's delay and against the baseline, peak RSS, peak open descriptors, CPU used of the quota,
+throttled periods, billed ms, cost per check) and the verdicts against issue 11's targets.
+
+The defaults take 18 to 20 minutes on a quiet machine. On a shared one, each run first waits up
+to --wait-quiet for the function's core to be idle, and a run during which other work kept that
+core over 10% busy is measured again (--retry-noisy); the table marks what stayed shared. --quick is one memory size (512 MB), one shard size (2,000),
+a 15 s window, the baseline and one hanging run (10 s): 1 to 3 minutes.
+
+Needs root, writable cgroup v1 cpu, cpuacct and memory controllers, taskset (util-linux; not with
+--pin=false), PostgreSQL's server binaries and Go (it builds the bootstrap from the repository:
+run it there, or give --bootstrap and --rie). Cgroups and processes are removed on every exit,
+Ctrl-C included.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := cmd.Flags()
+			if quick {
+				set := func(name, v string) {
+					if !f.Changed(name) {
+						_ = f.Set(name, v)
+					}
+				}
+				set("memory", "512")
+				set("shards", "2000")
+				set("window", "15s")
+				set("hang-timeouts", "10s")
+			}
+			var err error
+			if opt.MemoryMB, err = intList(memory); err != nil {
+				return fmt.Errorf("--memory: %w", err)
+			}
+			if opt.Shards, err = intList(shards); err != nil {
+				return fmt.Errorf("--shards: %w", err)
+			}
+			for _, v := range splitList(hangTimeouts) {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					return fmt.Errorf("--hang-timeouts: %w", err)
+				}
+				opt.HangTimeouts = append(opt.HangTimeouts, d)
+			}
+			opt.NoBaseline, opt.NoHang, opt.NoPin = !baseline, !hang, !pin
+			if opt.RetryNoisy == 0 {
+				opt.RetryNoisy = -1 // the option's zero is its default
+			}
+			return bench.RunSandbox(cmd.Context(), opt)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&memory, "memory", "128,256,512,1024,1769", "function memory sizes in MB, comma-separated")
+	f.StringVar(&shards, "shards", "500,2000,5000", "shard sizes in checks per 60 s span, comma-separated")
+	f.DurationVar(&opt.Window, "window", 45*time.Second, "planned instants measured per run, at the shard's rate (at most 60s)")
+	f.DurationVar(&opt.Lead, "lead", config.DefaultDispatchLead, "how long before the window's first instant the shard is invoked (the fanout's dispatch lead)")
+	f.DurationVar(&opt.Period, "period", 20*time.Millisecond, "CFS period of the CPU quota (Lambda's throttling has been observed at 20ms)")
+	f.IntVar(&opt.NoFile, "nofile", 1024, "RLIMIT_NOFILE inside the sandbox (Lambda's)")
+	f.IntVar(&opt.GOMAXPROCS, "gomaxprocs", 2, "GOMAXPROCS of the function (a Go function sees 2 vCPUs in Lambda); -1: Go's own choice")
+	f.BoolVar(&baseline, "baseline", true, "run each shard size once without limits, for the response-time error it is held to")
+	f.BoolVar(&hang, "hang", true, "run the hanging shards")
+	f.StringVar(&hangTimeouts, "hang-timeouts", "10s,30s", "one hanging run per timeout (also the endpoints' interval), comma-separated")
+	f.IntVar(&opt.HangMemoryMB, "hang-memory", 512, "memory size of the hanging runs, in MB")
+	f.IntVar(&opt.HangChecks, "hang-checks", 0, "checks per span of the hanging shard (default the largest --shards)")
+	f.BoolVar(&pin, "pin", true, "run the function on --sandbox-cpu and everything else on --farm-cpu")
+	f.IntVar(&opt.SandboxCPU, "sandbox-cpu", 1, "core of the function")
+	f.IntVar(&opt.FarmCPU, "farm-cpu", 0, "core of the farm, PostgreSQL, the emulator and this process")
+	f.StringVar(&opt.Bootstrap, "bootstrap", "", "a prebuilt probe bootstrap for this machine (default: build it)")
+	f.StringVar(&opt.RIE, "rie", "", "a prebuilt aws-lambda-rie (default: build it)")
+	f.StringVar(&opt.Logs, "logs", "", "directory to keep each run's emulator and function output in")
+	f.StringVar(&opt.JSON, "json", "", "also write the report to this file as JSON")
+	f.IntVar(&opt.RetryNoisy, "retry-noisy", 1, "measure a run again, at most this many times, when other work kept the function's core over 10% busy; the quietest is kept (0: never)")
+	f.DurationVar(&opt.WaitQuiet, "wait-quiet", 20*time.Second, "before each run, wait up to this long for the function's core to be idle for 3s (a shared machine); 0: don't")
+	f.BoolVar(&quick, "quick", false, "a smoke run: 512 MB, 2,000 checks a span, a 15s window, one hanging run (10s); other flags still apply")
+	return cmd
+}
+
+// benchSandboxExecCmd is the wrapper the emulator starts as the function's
+// bootstrap (see bench.SandboxExec).
+func benchSandboxExecCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "sandbox-exec",
+		Short:  "Join the sandbox's cgroups, set its limits and exec the function (started by bench sandbox)",
+		Hidden: true,
+		Args:   cobra.ArbitraryArgs, // the emulator may pass a handler name
+		RunE:   func(*cobra.Command, []string) error { return bench.SandboxExec() },
+	}
+}
+
+// intList parses "1, 2,3".
+func intList(s string) ([]int, error) {
+	var out []int
+	for _, v := range splitList(s) {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // splitList turns "a, b" into [a b].

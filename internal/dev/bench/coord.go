@@ -222,8 +222,8 @@ func pin(ctx context.Context, cpu int) error {
 	return nil
 }
 
-// startFarm runs `watcher targets` on a free loopback port, pinned to cpu,
-// and returns its URL once it answers.
+// startFarm runs `watcher targets` on a free loopback port, pinned to cpu
+// (negative: not pinned), and returns its URL once it answers.
 func startFarm(ctx context.Context, exe string, cpu int) (string, func(), error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
@@ -233,6 +233,9 @@ func startFarm(ctx context.Context, exe string, cpu int) (string, func(), error)
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	cmd := exec.CommandContext(context.WithoutCancel(ctx), "taskset", "-c", strconv.Itoa(cpu), exe, "targets", "--addr", addr)
+	if cpu < 0 {
+		cmd = exec.CommandContext(context.WithoutCancel(ctx), exe, "targets", "--addr", addr)
+	}
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
