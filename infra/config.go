@@ -132,7 +132,7 @@ func Defaults() Config {
 		ProbeMemoryMB:            512,
 		DrainMemoryMB:            256,
 		MigrateMemoryMB:          256,
-		ShardMaxChecks:           2000,
+		ShardMaxChecks:           5000,
 		SpanOffset:               Duration(10 * time.Second),
 		MaxDelay:                 Duration(2 * time.Minute),
 		MaxCheckTimeout:          Duration(300 * time.Second),

@@ -125,7 +125,7 @@ type Options struct {
 // plan CPUShare of a 512 MB probe's vCPU, and leave the descriptors Lambda
 // allows a probe less SocketReserve to the checks' sockets.
 var DefaultOptions = Options{
-	MaxChecks:       2000,
+	MaxChecks:       5000,
 	MaxPayloadBytes: 900 << 10,
 	CPUBudget:       DefaultCPUBudget,
 	MaxSockets:      DescriptorLimit - SocketReserve,
