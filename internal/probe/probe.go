@@ -112,7 +112,8 @@ type Summary struct {
 	// retried the shard (MissedRetry).
 	MissedDeadline int     `json:"missed_deadline"`
 	MissedRetry    int     `json:"missed_retry"`
-	Failed         int     `json:"failed"` // checks with an error class
+	Failed         int     `json:"failed"`    // checks with an error class
+	NoSocket       int     `json:"no_socket"` // of those, checks that found no socket in time
 	LatenessP50    float64 `json:"lateness_p50_ms"`
 	LatenessP99    float64 `json:"lateness_p99_ms"`
 	MaxInFlight    int     `json:"max_in_flight"`
@@ -225,6 +226,7 @@ func (h *Handler) close(ctx context.Context, sh *plan.Shard, start time.Time, pa
 		{Name: "ChecksFailed", Unit: "Count", Value: float64(sum.Failed)},
 		{Name: "ChecksMissed", Unit: "Count", Value: float64(sum.MissedDeadline + sum.MissedRetry)},
 		{Name: "ChecksUnwritten", Unit: "Count", Value: float64(sum.Unwritten)},
+		{Name: "ChecksNoSocket", Unit: "Count", Value: float64(sum.NoSocket)},
 		{Name: "LatenessP99", Unit: "Milliseconds", Value: sum.LatenessP99},
 	}, h.cfg.Margin)
 }

@@ -35,7 +35,6 @@ func (h *Handler) schedule(ctx context.Context, jobs []job, location string, sto
 		lateness = make([]time.Duration, 0, len(jobs))
 		timer    = time.NewTimer(0)
 		budget   = socketBudget()
-		noSocket int
 	)
 	<-timer.C
 	// done records a check; never blocks (checks holds every job).
@@ -95,7 +94,7 @@ jobs:
 			break
 		}
 		if !got {
-			noSocket++
+			sum.NoSocket++
 			done(j, record.Result{StartedAt: time.Now(), Error: record.ErrNoSocket,
 				ErrorDetail: fmt.Sprintf("no socket came free in time: the probe's checks held all %d of their budget", budget)})
 			continue
@@ -115,8 +114,8 @@ jobs:
 	}
 	close(work)
 	wg.Wait()
-	if noSocket > 0 {
-		h.log.Warn("checks not started: no socket came free in time", "location", location, "checks", noSocket,
+	if sum.NoSocket > 0 {
+		h.log.Warn("checks not started: no socket came free in time", "location", location, "checks", sum.NoSocket,
 			"budget", budget)
 	}
 	return lateness

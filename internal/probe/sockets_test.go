@@ -255,6 +255,9 @@ func TestProbeHoldsItsSocketBudget(t *testing.T) {
 	if classes[record.ErrTimeout]+classes[record.ErrNoSocket] != len(eps) || classes[record.ErrNoSocket] == 0 || classes[record.ErrTimeout] < budget {
 		t.Errorf("error classes %v: want every check a timeout or no_socket, some of each", classes)
 	}
+	if sum.NoSocket != classes[record.ErrNoSocket] {
+		t.Errorf("summary counts %d checks without a socket, the checks say %d", sum.NoSocket, classes[record.ErrNoSocket])
+	}
 	t.Logf("classes %v, peak %d sockets for checks, %d descriptors open before, lateness p99 %.0f ms",
 		classes, most-beforeSockets, beforeAll, sum.LatenessP99)
 }
