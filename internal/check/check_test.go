@@ -736,3 +736,37 @@ func TestConnectEndsWithItsCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowHeadersTimeOutOnAFreshConnection: a fresh connection carries the
+// check's deadline, and the transport reports a read past it only as
+// "connection broken: ... i/o timeout" text; every such check must still
+// record a timeout, never "other".
+func TestSlowHeadersTimeOutOnAFreshConnection(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\n")
+		_ = buf.Flush()
+		for { // a header line every 20 ms, never the end of the headers
+			if _, err := buf.WriteString("X-Slow: 1\r\n"); err != nil || buf.Flush() != nil {
+				return
+			}
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c := New(Options{Policy: Policy{AllowLoopback: true}})
+	for i := range 20 {
+		res := c.Run(context.Background(), &Request{URL: fmt.Sprintf("%s/%d", srv.URL, i), Timeout: 150 * time.Millisecond})
+		if res.Error != record.ErrTimeout {
+			t.Errorf("check %d: error class %q (%s), want timeout", i, res.Error, res.ErrorDetail)
+		}
+	}
+}

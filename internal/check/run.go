@@ -192,7 +192,7 @@ func (c *Checker) Run(ctx context.Context, req *Request) record.Result {
 		}
 		res.ResponseTime = time.Since(start)
 		tl.finish(start, &res)
-		res.Error, res.ErrorDetail = classify(err, false), detail(err, req)
+		res.Error, res.ErrorDetail = classify(err, false, deadline), detail(err, req)
 		return res
 	}
 	defer resp.Body.Close()
@@ -210,7 +210,7 @@ func (c *Checker) Run(ctx context.Context, req *Request) record.Result {
 	tooLarge := n > c.bodyCap
 	switch {
 	case err != nil:
-		res.Error, res.ErrorDetail = classify(err, true), detail(err, req)
+		res.Error, res.ErrorDetail = classify(err, true, deadline), detail(err, req)
 		return res
 	case tooLarge:
 		res.Error, res.ErrorDetail = record.ErrBodyTooLarge, fmt.Sprintf("body longer than %d bytes", c.bodyCap)
@@ -269,8 +269,9 @@ func (c *Checker) readBody(r io.Reader, buf *bytes.Buffer) (n int64, err error) 
 }
 
 // classify names the failure in err. inBody says the response had arrived
-// and reading its body failed.
-func classify(err error, inBody bool) string {
+// and reading its body failed; deadline is the check's, past which any
+// failure is a timeout.
+func classify(err error, inBody bool, deadline time.Time) string {
 	var (
 		refused *RefusedError
 		dnsErr  *net.DNSError
@@ -284,7 +285,11 @@ func classify(err error, inBody bool) string {
 		return record.ErrTooManyRedirects
 	case errors.As(err, &dnsErr):
 		return record.ErrDNS // even when the lookup timed out: that is where it stuck
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout(),
+		// A fresh connection's deadline is the check's (boundedDial), and the
+		// transport reports a read past it only as text ("connection broken:
+		// ... i/o timeout"): a failure at or after the deadline is a timeout.
+		!deadline.IsZero() && !time.Now().Before(deadline):
 		return record.ErrTimeout
 	case isTLS(err):
 		return record.ErrTLS
