@@ -14,6 +14,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -93,6 +94,7 @@ func Meter(c config.Common, nominalMB int) meter.Config {
 	}
 	if inLambda() {
 		mc.EMF = io.Writer(os.Stdout)
+		mc.ProcessStart = meter.LambdaProcessStart(os.Getenv, time.Now()) // the init phase is billed
 	}
 	return mc
 }

@@ -8,11 +8,12 @@ package check
 import (
 	"time"
 
+	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/regex"
 )
 
 // DefaultBodyCap is how much of a body is read and searched by default.
-const DefaultBodyCap = 1 << 20
+const DefaultBodyCap = endpoint.BodyCap
 
 // Request is one check ready to run: everything resolved, the regex compiled.
 type Request struct {

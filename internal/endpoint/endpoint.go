@@ -22,6 +22,8 @@ const (
 	DefaultLocation = "home"
 	// RegexMatchTimeout bounds one backtracking regex evaluation.
 	RegexMatchTimeout = time.Second
+	// BodyCap is how much of a response body a check reads and searches.
+	BodyCap = 1 << 20
 )
 
 // Methods lists the HTTP methods an endpoint may use.

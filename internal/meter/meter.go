@@ -11,7 +11,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -43,9 +42,8 @@ type Config struct {
 	// ProcessStart is when the function's process started. The first
 	// invocation a meter closes is then a cold start, and the time from
 	// ProcessStart to its start is the init phase, billed as duration
-	// (when at most cost.MaxInit). Zero: read from /proc when the process
-	// runs as an on-demand Lambda function (AWS_LAMBDA_INITIALIZATION_TYPE),
-	// else no cold starts are recorded (local runs).
+	// (when at most cost.MaxInit). Zero: no cold starts are recorded
+	// (local runs); app.Meter sets it in Lambda (LambdaProcessStart).
 	ProcessStart time.Time
 	// EMF receives one line per invocation (stdout in Lambda); nil writes none.
 	EMF io.Writer
@@ -70,9 +68,6 @@ func New(cfg Config, rec Recorder, log *slog.Logger) *Meter {
 	if volume == (cost.VolumePrice{}) {
 		volume = cost.DefaultTable().VolumePriceIn(cfg.Region)
 	}
-	if cfg.ProcessStart.IsZero() {
-		cfg.ProcessStart = lambdaProcessStart(os.Getenv, time.Now())
-	}
 	m := &Meter{cfg: cfg, price: cfg.Price.Or(cfg.Region, cfg.Arch), volume: volume, rec: rec, log: log}
 	if log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -92,8 +87,7 @@ func New(cfg Config, rec Recorder, log *slog.Logger) *Meter {
 // fanout does no checks and sends nothing to the Internet: its Invoke
 // calls go to the Lambda API in its region); the queue requests its
 // outputs sent (TakeSent), to which Close adds what the recorder itself
-// sent. It
-// records it within timeout, even when ctx has ended, and writes the EMF
+// sent. It records it within timeout, even when ctx has ended, and writes the EMF
 // line: metrics with the invocation's Duration and CostUSD (Lambda's part),
 // under the dimensions function and location. A failure to record is
 // logged: the invocation is over and has no one else to tell.

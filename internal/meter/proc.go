@@ -14,11 +14,11 @@ import (
 // every Linux architecture Lambda runs (x86_64 and arm64).
 const userHZ = 100
 
-// lambdaProcessStart returns when this process started if it runs as an
+// LambdaProcessStart returns when this process started if it runs as an
 // on-demand Lambda function, whose init phase is billed (provided.al2023
 // bills it as duration); else, or when /proc cannot tell, zero. Provisioned
 // concurrency and SnapStart initialise ahead of time and bill it otherwise.
-func lambdaProcessStart(getenv func(string) string, now time.Time) time.Time {
+func LambdaProcessStart(getenv func(string) string, now time.Time) time.Time {
 	if getenv("AWS_LAMBDA_INITIALIZATION_TYPE") != "on-demand" {
 		return time.Time{}
 	}

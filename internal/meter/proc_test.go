@@ -40,17 +40,17 @@ func TestProcessStart(t *testing.T) {
 func TestLambdaProcessStart(t *testing.T) {
 	now := time.Now()
 	env := func(v string) func(string) string { return func(string) string { return v } }
-	if got := lambdaProcessStart(env(""), now); !got.IsZero() {
+	if got := LambdaProcessStart(env(""), now); !got.IsZero() {
 		t.Errorf("outside Lambda: %v", got)
 	}
-	if got := lambdaProcessStart(env("provisioned-concurrency"), now); !got.IsZero() {
+	if got := LambdaProcessStart(env("provisioned-concurrency"), now); !got.IsZero() {
 		t.Errorf("provisioned concurrency: %v", got)
 	}
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc")
 	}
 	// /proc counts in 10 ms ticks: the start read may round up by two.
-	if got := lambdaProcessStart(env("on-demand"), now); got.IsZero() || got.After(now.Add(2*time.Second/userHZ)) {
+	if got := LambdaProcessStart(env("on-demand"), now); got.IsZero() || got.After(now.Add(2*time.Second/userHZ)) {
 		t.Errorf("on-demand: process started %v, now %v", got, now)
 	}
 }

@@ -43,9 +43,6 @@ const (
 
 	// DefaultBodyBytes is the body assumed for an endpoint without history.
 	DefaultBodyBytes = 64 << 10
-	// MaxBodyBytes is the most of a body a check reads and searches
-	// (check.DefaultBodyCap).
-	MaxBodyBytes = 1 << 20
 	// MinHistoryChecks is how many recent checks an endpoint needs before
 	// its history replaces the defaults.
 	MinHistoryChecks = 3
@@ -122,7 +119,7 @@ func Estimate(ep *endpoint.Endpoint, h *History, backtracks bool) Cost {
 	c := Cost{CPU: CPUPerCheck, Duration: timeout}
 	if h != nil && h.Checks >= MinHistoryChecks {
 		tls = max(tls, float64(h.TLSChecks)/float64(h.Checks))
-		body = min(max(h.BodyBytes, 0), MaxBodyBytes)
+		body = min(max(h.BodyBytes, 0), endpoint.BodyCap)
 		c.Duration = min(max(h.P95, h.Mean, time.Millisecond), timeout)
 		c.CPU += time.Duration(float64(endpoint.RegexMatchTimeout) * float64(h.RegexTimeouts) / float64(h.Checks))
 	}

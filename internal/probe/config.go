@@ -20,11 +20,12 @@ import (
 
 // What each output is meant to be.
 var (
-	_ Sink           = (*store.Store)(nil)
-	_ meter.Recorder = (*store.Store)(nil)
-	_ Claimer        = (*store.Store)(nil)
-	_ Sink           = (*queue.Sink)(nil)
-	_ meter.Recorder = (*queue.Sink)(nil)
+	_ Sink               = (*store.Store)(nil)
+	_ meter.Recorder     = (*store.Store)(nil)
+	_ Claimer            = (*store.Store)(nil)
+	_ Sink               = (*queue.Sink)(nil)
+	_ meter.Recorder     = (*queue.Sink)(nil)
+	_ meter.QueueCounter = (*queue.Sink)(nil)
 )
 
 // FromConfig builds a probe handler from the probe's configuration: the one
@@ -56,7 +57,7 @@ func OutputsFromConfig(ctx context.Context, awsCfg aws.Config, c config.Probe, l
 		}
 	}
 	if c.DatabaseURL == "" {
-		return Outputs{Sink: q, Recorder: q}, nil
+		return Outputs{Sink: q, Recorder: q, Queue: q}, nil
 	}
 	st, err := app.OpenStore(ctx, awsCfg, c.Common, store.WithLogger(log))
 	if err != nil {
@@ -64,7 +65,7 @@ func OutputsFromConfig(ctx context.Context, awsCfg aws.Config, c config.Probe, l
 	}
 	out := Outputs{Sink: st, Recorder: st, Claimer: st}
 	if q != nil {
-		out.Spill = q // never a typed nil in the interface
+		out.Spill, out.Queue = q, q // never a typed nil in an interface
 	}
 	return out, nil
 }

@@ -43,6 +43,9 @@ type Outputs struct {
 	// invocation must end go there, to be replayed into the database later
 	// (the record queue in AWS, a spool directory locally). nil: none.
 	Spill Sink
+	// Queue counts what the outputs sent to the record queue, which SQS
+	// bills per 64 KiB chunk; nil: they send nothing there.
+	Queue meter.QueueCounter
 }
 
 // Config tunes a probe. Zero values take the defaults.
@@ -214,7 +217,9 @@ func (h *Handler) close(ctx context.Context, sh *plan.Shard, start time.Time, pa
 		PayloadBytes:    payloadBytes,
 		NetBytes:        sum.BodyBytes,
 	}
-	inv.QueueRequests, inv.QueueBytes = meter.TakeSent(h.out.Sink, h.out.Spill)
+	if h.out.Queue != nil {
+		inv.QueueRequests, inv.QueueBytes = h.out.Queue.TakeSent()
+	}
 	if writeErr != nil && sum.Unwritten > 0 {
 		inv.Error = writeErr.Error()
 	}

@@ -13,6 +13,9 @@ package bench
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"time"
 
 	"github.com/watcher-dev/watcher/internal/dev/targets"
@@ -155,4 +158,24 @@ func (f *Figures) RoundTripsPer1000() float64 {
 		return 0
 	}
 	return float64(f.RoundTrips) * 1000 / float64(f.Rows)
+}
+
+// processDefaults fills what both benchmarks' options leave empty: the
+// executable its children run (this one), where the table goes (stdout)
+// and where logs go (nowhere).
+func processDefaults(exe *string, out *io.Writer, log **slog.Logger) error {
+	if *exe == "" {
+		e, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find this executable: %w", err)
+		}
+		*exe = e
+	}
+	if *out == nil {
+		*out = os.Stdout
+	}
+	if *log == nil {
+		*log = slog.New(slog.DiscardHandler)
+	}
+	return nil
 }

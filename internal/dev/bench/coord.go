@@ -77,20 +77,7 @@ func (o *Options) defaults() error {
 	if o.ProbeCPU == 0 && o.FarmCPU == 0 {
 		o.ProbeCPU = 1
 	}
-	if o.Exe == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("find this executable: %w", err)
-		}
-		o.Exe = exe
-	}
-	if o.Out == nil {
-		o.Out = os.Stdout
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	return nil
+	return processDefaults(&o.Exe, &o.Out, &o.Log)
 }
 
 // Run runs the benchmark: a throwaway PostgreSQL and pgbouncer, the target

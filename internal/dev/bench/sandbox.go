@@ -195,20 +195,7 @@ func (o *SandboxOptions) defaults() error {
 	if len(problems) > 0 {
 		return fmt.Errorf("bench sandbox: %s", strings.Join(problems, "; "))
 	}
-	if o.Exe == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("find this executable: %w", err)
-		}
-		o.Exe = exe
-	}
-	if o.Out == nil {
-		o.Out = os.Stdout
-	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
-	return nil
+	return processDefaults(&o.Exe, &o.Out, &o.Log)
 }
 
 // SandboxRun is one measured run.
