@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/watcher-dev/watcher/internal/store"
 	"github.com/watcher-dev/watcher/migrations"
 )
 
@@ -18,6 +19,9 @@ type Options struct {
 	// SSLMode is the owner connection's sslmode; "require" when empty (RDS
 	// forces TLS). Tests against a local cluster without TLS use "disable".
 	SSLMode string
+	// Retention is what the scheduled upkeep keeps (store.Maintain); zero
+	// fields take store.DefaultRetention.
+	Retention store.Retention
 }
 
 // grant is one privilege set of one role on one table.

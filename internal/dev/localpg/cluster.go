@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +57,10 @@ type Options struct {
 	DieWithProcess bool
 	// Logger receives start and stop events; nil discards them.
 	Logger *slog.Logger
+	// Settings are further server settings, name to value, written after
+	// the defaults (so they win): shared_preload_libraries = 'timescaledb'
+	// for the TimescaleDB path, shared_buffers for a sized server.
+	Settings map[string]string
 }
 
 // Cluster is one PostgreSQL cluster under a directory:
@@ -65,6 +71,7 @@ type Cluster struct {
 	bin      string
 	cred     *syscall.Credential
 	maxConns int
+	settings map[string]string
 	detach   bool
 	log      *slog.Logger
 
@@ -97,6 +104,7 @@ func Start(ctx context.Context, dir string, opts Options) (*Cluster, error) {
 		bin:      bin,
 		cred:     cred,
 		maxConns: opts.MaxConnections,
+		settings: opts.Settings,
 		detach:   !opts.DieWithProcess,
 		log:      opts.Logger,
 		port:     opts.Port,
@@ -220,6 +228,9 @@ timezone = 'UTC'
 log_timezone = 'UTC'
 lc_messages = 'C'
 `, Host, port, sock, c.maxConns)
+	for _, name := range slices.Sorted(maps.Keys(c.settings)) {
+		conf += fmt.Sprintf("%s = '%s'\n", name, strings.ReplaceAll(c.settings[name], "'", "''"))
+	}
 	path := filepath.Join(c.dataDir(), "watcher.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
