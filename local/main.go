@@ -30,7 +30,7 @@ func run() int {
 	}
 	root.AddCommand(
 		runCmd(), invokeCmd(), checkCmd(), migrateCmd(), endpointsCmd(),
-		reportCmd(), targetsCmd(), dbCmd(), costCmd(), replayCmd(), benchCmd(),
+		reportCmd(), maintainCmd(), targetsCmd(), dbCmd(), costCmd(), replayCmd(), benchCmd(),
 	)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "watcher:", err)

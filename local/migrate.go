@@ -19,10 +19,11 @@ func migrateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := store.Migrate(cmd.Context(), u); err != nil {
+			res, err := store.MigrateReport(cmd.Context(), u)
+			if err != nil {
 				return err
 			}
-			fmt.Println("migrations applied")
+			fmt.Printf("migrations applied (schema version %d); storage: %s\n", res.Version, storageName(res.Storage))
 			// The same least-privilege roles as in AWS, where the user may
 			// create them: tests and people can then connect as the probe.
 			ensured, err := migrator.EnsureRolesAt(cmd.Context(), u, migrator.Options{})
@@ -37,4 +38,12 @@ func migrateCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// storageName says what a storage path means to a person.
+func storageName(path string) string {
+	if path == store.StorageTimescaleDB {
+		return "TimescaleDB (hypertable, compression, continuous aggregates)"
+	}
+	return "native PostgreSQL partitions (TimescaleDB absent or not preloaded)"
 }

@@ -110,6 +110,20 @@ func runFleet(ctx context.Context, st *store.Store, dir *spool.Dir, dur time.Dur
 
 	progress := time.NewTicker(15 * time.Second)
 	defer progress.Stop()
+	// The upkeep, as the schedule runs it in AWS: now and every 15 minutes.
+	var upkeep sync.Mutex
+	maintain := func() {
+		if !upkeep.TryLock() {
+			return // the last one is still running
+		}
+		defer upkeep.Unlock()
+		if _, err := st.Maintain(ctx, store.DefaultRetention, time.Now()); err != nil && ctx.Err() == nil {
+			fmt.Fprintf(os.Stderr, "%s  upkeep: %v\n", time.Now().Format("15:04:05"), err)
+		}
+	}
+	go maintain()
+	upkeepTicker := time.NewTicker(15 * time.Minute)
+	defer upkeepTicker.Stop()
 	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
 	var fanouts sync.WaitGroup
@@ -121,6 +135,8 @@ loop:
 			break loop
 		case <-progress.C:
 			f.progress(ctx, st, start)
+		case <-upkeepTicker.C:
+			go maintain()
 		case <-timer.C:
 			replay(ctx, dir, st)
 			// As EventBridge does, each minute's event starts a fanout of its

@@ -32,10 +32,20 @@ DECLARE
         CONSTRAINT metrics_key UNIQUE (endpoint_id, location, scheduled_at)
     $columns$;
     hypertable boolean := false;
+    preloaded  boolean;
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
-        -- Available is not usable: the library may not be preloaded or the
-        -- role may lack the right to create it. Fall back rather than fail.
+    -- Available is not usable. Without shared_preload_libraries the
+    -- library refuses to load and CREATE EXTENSION ends the session with
+    -- FATAL, which no handler catches: look before creating. The role may
+    -- still lack the right to create it: fall back rather than fail.
+    BEGIN
+        preloaded := 'timescaledb' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','));
+    EXCEPTION WHEN insufficient_privilege THEN
+        preloaded := false; -- the setting is readable only with pg_read_all_settings
+    END;
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
+       OR (preloaded AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'))
+    THEN
         BEGIN
             CREATE EXTENSION IF NOT EXISTS timescaledb;
             EXECUTE format('CREATE TABLE metrics (%s)', columns);
@@ -44,6 +54,8 @@ BEGIN
         EXCEPTION WHEN OTHERS THEN
             RAISE NOTICE 'timescaledb is available but not usable (%): using native partitions', SQLERRM;
         END;
+    ELSIF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+        RAISE NOTICE 'timescaledb is installed but not in shared_preload_libraries: using native partitions';
     END IF;
     IF NOT hypertable THEN
         EXECUTE format('CREATE TABLE metrics (%s) PARTITION BY RANGE (scheduled_at)', columns);

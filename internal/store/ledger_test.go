@@ -101,7 +101,15 @@ func TestSpanCounts(t *testing.T) {
 
 func TestReport(t *testing.T) {
 	t.Parallel()
-	url := pgtest.New(t)
+	for _, f := range pgtest.Flavours {
+		t.Run(f.String(), func(t *testing.T) {
+			t.Parallel()
+			testReport(t, pgtest.NewOn(t, f))
+		})
+	}
+}
+
+func testReport(t *testing.T, url string) {
 	s := open(t, url)
 	ctx := testContext(t)
 
@@ -122,36 +130,46 @@ func TestReport(t *testing.T) {
 		m.Location, m.ResponseTime, m.StatusCode, m.RegexMatch, m.Error = location, rt, status, match, errClass
 		return m
 	}
+	// Five checks in the first minute (one rollup bucket), one before since.
 	ms := []record.Check{
 		check(-time.Minute, "home", time.Second, ptr(200), ptr(true), ""), // before since: left out
 		check(0, "home", 10*time.Millisecond, ptr(200), ptr(true), ""),
-		check(time.Minute, "home", 20*time.Millisecond, ptr(301), nil, ""),
-		check(2*time.Minute, "home", 30*time.Millisecond, ptr(500), ptr(true), ""),
-		check(3*time.Minute, "home", 40*time.Millisecond, ptr(200), ptr(false), ""),
-		check(4*time.Minute, "home", 50*time.Millisecond, nil, nil, checkTimeout),
+		check(10*time.Second, "home", 20*time.Millisecond, ptr(301), nil, ""),
+		check(20*time.Second, "home", 30*time.Millisecond, ptr(500), ptr(true), ""),
+		check(30*time.Second, "home", 40*time.Millisecond, ptr(200), ptr(false), ""),
+		check(40*time.Second, "home", 50*time.Millisecond, nil, nil, checkTimeout),
 		check(0, "vpc", 7*time.Millisecond, ptr(204), ptr(true), ""),
 	}
 	if _, err := s.WriteChecks(ctx, ms); err != nil {
 		t.Fatal(err)
 	}
+	now := since.Add(time.Hour)
+	if _, err := s.RollUp(ctx, now); err != nil {
+		t.Fatal(err)
+	}
 
-	got, err := s.Report(ctx, since)
+	got, err := s.Report(ctx, since, now)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got.Level != store.LevelMinute || !got.From.Equal(since) || !got.Through.Equal(since.Add(time.Minute)) {
+		t.Errorf("report of %s from %s through %s, want minute from %s through %s", got.Level, got.From, got.Through,
+			since, since.Add(time.Minute))
 	}
 	// percentile_cont over 10, 20, 30, 40, 50 ms: p50 at rank 2 = 30 ms,
 	// p95 at rank 3.8 = 40 + 0.8*10 = 48 ms, p99 at rank 3.96 = 49.6 ms.
 	want := []store.EndpointReport{
-		{EndpointID: idA, URL: a.URL, Location: "home", Checks: 5, Up: 2, Errors: 1, RegexFailures: 1,
-			P50: 30 * time.Millisecond, P95: 48 * time.Millisecond, P99: 49600 * time.Microsecond},
-		{EndpointID: idA, URL: a.URL, Location: "vpc", Checks: 1, Up: 1,
-			P50: 7 * time.Millisecond, P95: 7 * time.Millisecond, P99: 7 * time.Millisecond},
+		{EndpointID: idA, URL: a.URL, Location: "home", Counts: store.Counts{Checks: 5, Up: 2, Errors: 1, ErrTimeout: 1,
+			Status2xx: 2, Status3xx: 1, Status5xx: 1, RegexFailures: 1, SumMS: 150},
+			P50: 30 * time.Millisecond, P95: 48 * time.Millisecond, P99: 49600 * time.Microsecond, Max: 50 * time.Millisecond},
+		{EndpointID: idA, URL: a.URL, Location: "vpc", Counts: store.Counts{Checks: 1, Up: 1, Status2xx: 1, SumMS: 7},
+			P50: 7 * time.Millisecond, P95: 7 * time.Millisecond, P99: 7 * time.Millisecond, Max: 7 * time.Millisecond},
 		{EndpointID: idB, URL: b.URL, Location: "home"}, // enabled, never checked: still listed
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Report:\n got %+v\nwant %+v", got, want)
+	if !reflect.DeepEqual(got.Endpoints, want) {
+		t.Errorf("Report:\n got %+v\nwant %+v", got.Endpoints, want)
 	}
-	if up := got[0].UpPercent(); up != 40 {
+	if up := got.Endpoints[0].UpPercent(); up != 40 {
 		t.Errorf("UpPercent = %v, want 40", up)
 	}
 }

@@ -23,6 +23,7 @@ type MigrateResult struct {
 	Applied           []string // migration files applied by this run, in order
 	Version           int64    // schema version afterwards
 	PartitionsCreated int      // checks partitions created ahead
+	Storage           string   // the storage path taken: StorageTimescaleDB or StoragePartitions
 }
 
 // Migrate applies every pending migration and creates checks partitions
@@ -84,8 +85,11 @@ func MigrateReport(ctx context.Context, url string, opts ...Option) (MigrateResu
 		Scan(&res.PartitionsCreated); err != nil {
 		return res, fmt.Errorf("ensure checks partitions: %w", err)
 	}
+	if err := db.QueryRowContext(ctx, "SELECT watcher_storage()").Scan(&res.Storage); err != nil {
+		return res, fmt.Errorf("read storage path: %w", err)
+	}
 	o.logger.Info("database migrated", "version", res.Version, "applied", len(res.Applied),
-		"partitions_created", res.PartitionsCreated)
+		"partitions_created", res.PartitionsCreated, "storage", res.Storage)
 	return res, nil
 }
 

@@ -74,22 +74,22 @@ func (r Retention) Validate() error {
 // rolling it up, so that checks still in flight land first.
 const maintainLag = 5 * time.Minute
 
-// ParseDays reads a retention: whole days ("14d" or "14") or a Go duration
-// ("36h").
+// ParseDays reads a length of time given in whole days ("14d" or "14") or
+// as a Go duration ("36h"); it must be positive.
 func ParseDays(s string) (time.Duration, error) {
 	t := strings.TrimSpace(s)
 	if n, err := strconv.Atoi(strings.TrimSuffix(t, "d")); err == nil {
 		if n <= 0 {
-			return 0, fmt.Errorf("retention %q: must be positive", s)
+			return 0, fmt.Errorf("%q: must be positive", s)
 		}
 		return time.Duration(n) * Day, nil
 	}
 	d, err := time.ParseDuration(t)
 	if err != nil {
-		return 0, fmt.Errorf("retention %q: not days (14d) or a duration (36h)", s)
+		return 0, fmt.Errorf("%q: not days (14d) or a duration (36h)", s)
 	}
 	if d <= 0 {
-		return 0, fmt.Errorf("retention %q: must be positive", s)
+		return 0, fmt.Errorf("%q: must be positive", s)
 	}
 	return d, nil
 }

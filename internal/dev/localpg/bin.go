@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -99,4 +100,15 @@ func compareVersions(a, b string) int {
 		}
 	}
 	return strings.Compare(a, b)
+}
+
+// HasLibrary reports whether the server installation found as Start finds
+// it has the shared library name (timescaledb, pg_cron) in its lib dir.
+func HasLibrary(name string) bool {
+	bin, err := findServer(exec.LookPath, debianRoot)
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(filepath.Dir(bin), "lib", name+".so"))
+	return err == nil
 }

@@ -50,48 +50,99 @@ type env struct {
 	seq     atomic.Int64
 }
 
-// shared is the one piece of package state: a test binary shares one
-// cluster across its tests, which is the point of this package.
-var shared struct {
-	mu  sync.Mutex
-	env *env
-	err error
+// Flavour is a kind of server: plain PostgreSQL (as on RDS) or one with
+// TimescaleDB preloaded.
+type Flavour int
+
+const (
+	Plain Flavour = iota
+	Timescale
+)
+
+func (f Flavour) String() string { return [...]string{"plain PostgreSQL", "TimescaleDB"}[f] }
+
+// Flavours lists both, for tests that run on each storage path.
+var Flavours = []Flavour{Plain, Timescale}
+
+// settings are the server settings of a flavour.
+func (f Flavour) settings() map[string]string {
+	if f == Timescale {
+		// No background jobs: their schedulers would hold connections to
+		// the template (so no database could be cloned from it) and run
+		// policies behind the tests' backs; tests call the upkeep itself.
+		return map[string]string{"shared_preload_libraries": "timescaledb", "timescaledb.telemetry_level": "off",
+			"timescaledb.max_background_workers": "0"}
+	}
+	return nil
 }
 
-// Main runs the tests, then stops the shared cluster and removes its
-// directory, and exits with the tests' status.
+// shared is the one piece of package state: a test binary shares one
+// cluster per flavour across its tests, which is the point of this package.
+var shared struct {
+	mu  sync.Mutex
+	env [2]*env
+	err [2]error
+}
+
+// Main runs the tests, then stops the shared clusters and removes their
+// directories, and exits with the tests' status.
 func Main(m *testing.M) {
 	code := m.Run()
 	shared.mu.Lock()
-	if e := shared.env; e != nil {
+	for i, e := range shared.env {
+		if e == nil {
+			continue
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if err := e.cluster.Stop(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "pgtest:", err)
 		}
 		cancel()
 		_ = os.RemoveAll(e.root)
-		shared.env = nil
+		shared.env[i] = nil
 	}
 	shared.mu.Unlock()
 	os.Exit(code)
 }
 
-// sharedEnv starts the shared cluster on first use and migrates the
-// template. A failure is remembered: every test fails with it at once.
-func sharedEnv(t testing.TB) *env {
+// sharedEnv starts the flavour's shared cluster on first use and migrates
+// the template. A failure is remembered: every test fails with it at once.
+func sharedEnv(t testing.TB, f Flavour) *env {
 	t.Helper()
+	if f == Timescale {
+		requireTimescale(t)
+	}
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
-	if shared.env == nil && shared.err == nil {
-		shared.env, shared.err = startEnv()
+	if shared.env[f] == nil && shared.err[f] == nil {
+		shared.env[f], shared.err[f] = startEnv(f)
 	}
-	if shared.err != nil {
-		t.Fatalf("pgtest: %v", shared.err)
+	if shared.err[f] != nil {
+		t.Fatalf("pgtest: %v", shared.err[f])
 	}
-	return shared.env
+	return shared.env[f]
 }
 
-func startEnv() (*env, error) {
+// timescaleInstall is the script that installs the extension on this kind
+// of machine (.ci/run runs it).
+const timescaleInstall = "../shared/timescaledb/install"
+
+// requireTimescale skips the test, saying how to fix it, where TimescaleDB
+// is not installed into the server's PostgreSQL; WATCHER_REQUIRE_TIMESCALEDB=1
+// (set by .ci/run once it installed it) makes that a failure instead.
+func requireTimescale(t testing.TB) {
+	t.Helper()
+	if localpg.HasLibrary("timescaledb") {
+		return
+	}
+	msg := "TimescaleDB is not installed into this PostgreSQL: run " + timescaleInstall + " as root"
+	if os.Getenv("WATCHER_REQUIRE_TIMESCALEDB") == "1" {
+		t.Fatal("pgtest: " + msg)
+	}
+	t.Skip("pgtest: " + msg)
+}
+
+func startEnv(f Flavour) (*env, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	removeStale()
@@ -99,10 +150,10 @@ func startEnv() (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := localpg.Start(ctx, filepath.Join(root, "cluster"), localpg.Options{DieWithProcess: true})
+	c, err := localpg.Start(ctx, filepath.Join(root, "cluster"), localpg.Options{DieWithProcess: true, Settings: f.settings()})
 	if err != nil {
 		_ = os.RemoveAll(root)
-		return nil, fmt.Errorf("start PostgreSQL for tests: %w", err)
+		return nil, fmt.Errorf("start %s for tests: %w", f, err)
 	}
 	if err := createMigrated(ctx, c, template); err != nil {
 		_ = c.Stop(ctx)
@@ -125,10 +176,17 @@ func createMigrated(ctx context.Context, c *localpg.Cluster, name string) error 
 }
 
 // New returns the URL of a fresh, migrated database for this test, on the
-// shared cluster. The database is dropped when the test ends.
+// shared plain cluster. The database is dropped when the test ends.
 func New(t testing.TB) string {
 	t.Helper()
-	e := sharedEnv(t)
+	return NewOn(t, Plain)
+}
+
+// NewOn is New on the shared cluster of flavour f. A Timescale database
+// is skipped where the extension is not installed (see requireTimescale).
+func NewOn(t testing.TB, f Flavour) string {
+	t.Helper()
+	e := sharedEnv(t, f)
 	name := fmt.Sprintf("t%d_%s", e.seq.Add(1), dbSafe(t.Name()))
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
@@ -143,7 +201,13 @@ func New(t testing.TB) string {
 // the shared cluster, for tests of the migrations themselves.
 func Empty(t testing.TB) string {
 	t.Helper()
-	e := sharedEnv(t)
+	return EmptyOn(t, Plain)
+}
+
+// EmptyOn is Empty on the shared cluster of flavour f.
+func EmptyOn(t testing.TB, f Flavour) string {
+	t.Helper()
+	e := sharedEnv(t, f)
 	name := fmt.Sprintf("t%d_%s", e.seq.Add(1), dbSafe(t.Name()))
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
