@@ -1,13 +1,18 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -76,7 +81,61 @@ type Config struct {
 	// moves to the dead-letter queue; with a 6-minute visibility timeout the
 	// default 50 rides out a database outage of about five hours.
 	QueueMaxReceiveCount int `json:"queueMaxReceiveCount"`
+
+	// Retention is how long the upkeep keeps each level of history; unset
+	// levels keep the project's defaults (WATCHER_RETENTION_*).
+	Retention Retention `json:"retention"`
+	// Database is where the data lives: RDS made by the stack (the default)
+	// or a PostgreSQL or TimescaleDB of your own.
+	Database Database `json:"database"`
 }
+
+// Retention levels, each "14d" (whole days) or a Go duration ("36h").
+type Retention struct {
+	Raw    string `json:"raw,omitempty"`
+	Minute string `json:"minute,omitempty"`
+	Hour   string `json:"hour,omitempty"`
+	Day    string `json:"day,omitempty"`
+}
+
+// Database modes.
+const (
+	DatabaseRDS      = "rds"
+	DatabaseExternal = "external"
+)
+
+// Database is the database the fleet uses. In mode "external" the stack makes
+// no RDS instance and no proxy: the functions that use the database run in
+// subnets of your VPC and connect to Host directly, with TLS verified against
+// CACertificate, as roles whose passwords the stack generates.
+type Database struct {
+	Mode string `json:"mode"` // DatabaseRDS or DatabaseExternal
+
+	// The rest is for mode external only.
+	Host string `json:"host,omitempty"`
+	Port int    `json:"port,omitempty"` // default 5432
+	Name string `json:"name,omitempty"` // default watcher
+	// OwnerSecretArn is a secret of yours in the home region, shaped as RDS
+	// makes them: {"username","password","host","port","dbname"}. The migrate
+	// function, and it alone, logs in with it.
+	OwnerSecretArn string `json:"ownerSecretArn,omitempty"`
+	// CACertificate is the path of the PEM file of the CA that signed the
+	// server's certificate, read at synth.
+	CACertificate string `json:"caCertificate,omitempty"`
+	// VpcID and SubnetIDs are where the functions that use the database
+	// run: subnets with a route to the database and to the AWS APIs.
+	VpcID     string   `json:"vpcId,omitempty"`
+	SubnetIDs []string `json:"subnetIds,omitempty"`
+	// PeerCidr is the database's network; the functions may reach it on
+	// Port only (without it, any address on Port). With
+	// PeeringConnectionID, RouteTableIDs get a route to it.
+	PeerCidr            string   `json:"peerCidr,omitempty"`
+	PeeringConnectionID string   `json:"peeringConnectionId,omitempty"`
+	RouteTableIDs       []string `json:"routeTableIds,omitempty"`
+}
+
+// External reports whether the database is one of your own.
+func (d *Database) External() bool { return d.Mode == DatabaseExternal }
 
 // Intranet is a probe location inside an existing VPC, for targets only
 // reachable from there. Its subnets need outbound HTTPS to SQS in the home
@@ -149,6 +208,8 @@ func Defaults() Config {
 		EndpointZones:            1,
 		DrainConcurrency:         2,
 		QueueMaxReceiveCount:     50,
+		Retention:                Retention{},
+		Database:                 Database{Mode: DatabaseRDS},
 	}
 }
 
@@ -245,6 +306,14 @@ func LoadConfig(ctx map[string]any) (Config, error) {
 			cfg.Intranets[i].Region = cfg.HomeRegion
 		}
 	}
+	if d := &cfg.Database; d.External() {
+		if d.Port == 0 {
+			d.Port = 5432
+		}
+		if d.Name == "" {
+			d.Name = dbName
+		}
+	}
 	problems = append(problems, cfg.validate()...)
 	if len(problems) > 0 {
 		sort.Strings(problems)
@@ -306,6 +375,13 @@ var (
 	sgRe       = regexp.MustCompile(`^sg-[0-9a-f]{8,17}$`)
 	classRe    = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9]+$`)
 	secretRe   = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]+$`)
+	hostRe     = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
+	dbNameRe   = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	rtbRe      = regexp.MustCompile(`^rtb-[0-9a-f]{8,17}$`)
+	pcxRe      = regexp.MustCompile(`^pcx-[0-9a-f]{8,17}$`)
+	// A complete secret ARN, with the six characters Secrets Manager
+	// appends: IAM grants on a partial ARN match nothing.
+	secretArnRe = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$`)
 )
 
 // retentionDays are the retention periods CloudWatch Logs accepts.
@@ -408,7 +484,7 @@ func (c *Config) validate() []string {
 	}
 	if c.NATGateways < 0 || c.NATGateways > 2 {
 		bad("natGateways: %d is outside 0..2", c.NATGateways)
-	} else if remote := c.remoteRegions(); c.NATGateways == 0 && len(remote) > 0 {
+	} else if remote := c.remoteRegions(); c.NATGateways == 0 && len(remote) > 0 && !c.Database.External() {
 		bad("natGateways: 0 leaves the fanout no route to the Lambda API of %s, where probes run "+
 			"(a VPC endpoint serves its own region only): set natGateways=1", strings.Join(remote, ", "))
 	}
@@ -421,5 +497,188 @@ func (c *Config) validate() []string {
 	if c.QueueMaxReceiveCount < 1 || c.QueueMaxReceiveCount > 1000 {
 		bad("queueMaxReceiveCount: %d is outside 1..1000", c.QueueMaxReceiveCount)
 	}
+	p = append(p, c.Retention.validate()...)
+	p = append(p, c.validateDatabase()...)
 	return p
+}
+
+// validate checks each level's form and that a rollup is kept at least as
+// long as what feeds it, where both are given; the migrate function checks
+// the whole again, with the defaults of the levels not given, at cold start.
+func (r Retention) validate() []string {
+	var p []string
+	levels := []struct {
+		name, v string
+		d       time.Duration
+	}{{"raw", r.Raw, 0}, {"minute", r.Minute, 0}, {"hour", r.Hour, 0}, {"day", r.Day, 0}}
+	for i := range levels {
+		l := &levels[i]
+		if l.v == "" {
+			continue
+		}
+		d, err := parseDays(l.v)
+		switch {
+		case err != nil:
+			p = append(p, fmt.Sprintf("retention.%s: %q is not whole days (14d) or a duration (36h)", l.name, l.v))
+		case d < 24*time.Hour:
+			p = append(p, fmt.Sprintf("retention.%s: %q is below one day", l.name, l.v))
+		default:
+			l.d = d
+		}
+	}
+	for _, pair := range [][2]int{{0, 2}, {2, 3}} { // raw feeds hour, hour feeds day
+		lo, hi := levels[pair[0]], levels[pair[1]]
+		if lo.d > 0 && hi.d > 0 && hi.d < lo.d {
+			p = append(p, fmt.Sprintf("retention.%s: %s is shorter than retention.%s %s, which feeds it", hi.name, hi.v, lo.name, lo.v))
+		}
+	}
+	return p
+}
+
+// parseDays reads whole days ("14d" or "14") or a Go duration ("36h"), as
+// the migrate function does (WATCHER_RETENTION_*).
+func parseDays(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	if n, err := strconv.Atoi(strings.TrimSuffix(t, "d")); err == nil {
+		if n <= 0 {
+			return 0, errors.New("not positive")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil || d <= 0 {
+		return 0, errors.New("not a positive duration")
+	}
+	return d, nil
+}
+
+// env is the migrate function's WATCHER_RETENTION_* variables, those set.
+func (r Retention) env() map[string]string {
+	out := map[string]string{}
+	for name, v := range map[string]string{"RAW": r.Raw, "MINUTE": r.Minute, "HOUR": r.Hour, "DAY": r.Day} {
+		if v != "" {
+			out["WATCHER_RETENTION_"+name] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
+func (c *Config) validateDatabase() []string {
+	var p []string
+	bad := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
+	d := c.Database
+	switch d.Mode {
+	case DatabaseRDS:
+		var set []string
+		for _, f := range []struct {
+			key string
+			set bool
+		}{
+			{"host", d.Host != ""}, {"port", d.Port != 0}, {"name", d.Name != ""}, {"ownerSecretArn", d.OwnerSecretArn != ""},
+			{"caCertificate", d.CACertificate != ""}, {"vpcId", d.VpcID != ""}, {"subnetIds", len(d.SubnetIDs) > 0},
+			{"peerCidr", d.PeerCidr != ""}, {"peeringConnectionId", d.PeeringConnectionID != ""}, {"routeTableIds", len(d.RouteTableIDs) > 0},
+		} {
+			if f.set {
+				set = append(set, f.key)
+			}
+		}
+		if len(set) > 0 {
+			bad("database: %s apply to mode %q only, not %q", strings.Join(set, ", "), DatabaseExternal, d.Mode)
+		}
+		return p
+	case DatabaseExternal:
+	default:
+		bad("database.mode: %q is not %q or %q", d.Mode, DatabaseRDS, DatabaseExternal)
+		return p
+	}
+	if !hostRe.MatchString(d.Host) {
+		bad("database.host: %q is not a host name or IPv4 address", d.Host)
+	}
+	if d.Port < 1 || d.Port > 65535 {
+		bad("database.port: %d is outside 1..65535", d.Port)
+	}
+	if !dbNameRe.MatchString(d.Name) {
+		bad("database.name: %q is not a database name such as watcher", d.Name)
+	}
+	if m := secretArnRe.FindStringSubmatch(d.OwnerSecretArn); m == nil {
+		bad("database.ownerSecretArn: %q is not the complete ARN of a secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX)", d.OwnerSecretArn)
+	} else if m[1] != c.HomeRegion {
+		bad("database.ownerSecretArn: the secret is in %s, not in the home region %s, where the migrate function reads it", m[1], c.HomeRegion)
+	}
+	if _, err := readCACertificate(d.CACertificate); err != nil {
+		bad("database.caCertificate: %v", err)
+	}
+	if !vpcRe.MatchString(d.VpcID) {
+		bad("database.vpcId: %q is not a VPC id such as vpc-0123456789abcdef0", d.VpcID)
+	}
+	if len(d.SubnetIDs) == 0 {
+		bad("database.subnetIds: at least one subnet is required (two zones survive the loss of one)")
+	}
+	for _, s := range d.SubnetIDs {
+		if !subnetRe.MatchString(s) {
+			bad("database.subnetIds: %q is not a subnet id", s)
+		}
+	}
+	if d.PeerCidr != "" {
+		if ip, n, err := net.ParseCIDR(d.PeerCidr); err != nil || ip.To4() == nil || n.String() != d.PeerCidr {
+			bad("database.peerCidr: %q is not an IPv4 network such as 10.50.0.0/16", d.PeerCidr)
+		}
+	}
+	switch {
+	case d.PeeringConnectionID == "" && len(d.RouteTableIDs) > 0:
+		bad("database.routeTableIds: given without peeringConnectionId, which routes lead to")
+	case d.PeeringConnectionID != "":
+		if !pcxRe.MatchString(d.PeeringConnectionID) {
+			bad("database.peeringConnectionId: %q is not a peering connection id such as pcx-0123456789abcdef0", d.PeeringConnectionID)
+		}
+		if d.PeerCidr == "" {
+			bad("database.peerCidr: is required with peeringConnectionId: it is where the routes lead")
+		}
+		if len(d.RouteTableIDs) == 0 {
+			bad("database.routeTableIds: at least one route table is required with peeringConnectionId (those of subnetIds)")
+		}
+		for _, r := range d.RouteTableIDs {
+			if !rtbRe.MatchString(r) {
+				bad("database.routeTableIds: %q is not a route table id", r)
+			}
+		}
+	}
+	// The VPC is yours: the stack adds no NAT gateway and no endpoints to it.
+	if c.NATGateways != 0 {
+		bad("natGateways: %d shapes the VPC the stack makes, and with database mode external it makes none (give your subnets egress yourself)", c.NATGateways)
+	}
+	if c.EndpointZones != 1 {
+		bad("endpointZones: %d shapes the VPC the stack makes, and with database mode external it makes none", c.EndpointZones)
+	}
+	return p
+}
+
+// readCACertificate reads a PEM file of one or more CA certificates, as
+// libpq's sslrootcert wants it.
+func readCACertificate(path string) ([]byte, error) {
+	if path == "" {
+		return nil, errors.New("is required: the PEM file of the CA that signed the server's certificate")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", path, err)
+	}
+	rest, n := b, 0
+	for {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("%q holds a PEM %s, not only certificates", path, block.Type)
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return nil, fmt.Errorf("%q: certificate %d: %w", path, n+1, err)
+		}
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("%q holds no PEM certificate", path)
+	}
+	return b, nil
 }

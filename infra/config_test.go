@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -82,6 +83,62 @@ func TestLoadConfig(t *testing.T) {
 			"dbMaxAllocatedStorageGiB: 10", `prefix: "Watcher"`, "endpointZones: 0 is outside 1..2",
 		}},
 	}
+	ca, _ := testCA(t)
+	ext := func(kv ...any) map[string]any {
+		d := map[string]any{"mode": "external", "host": "db.example.com", "ownerSecretArn": ownerSecret, "caCertificate": ca,
+			"vpcId": "vpc-0a1b2c3d4e5f60718", "subnetIds": []any{"subnet-0a1b2c3d4e5f60718"}}
+		for i := 0; i < len(kv); i += 2 {
+			d[kv[i].(string)] = kv[i+1]
+		}
+		return map[string]any{"database": d}
+	}
+	external := Database{Mode: DatabaseExternal, Host: "db.example.com", Port: 5432, Name: "watcher", OwnerSecretArn: ownerSecret,
+		CACertificate: ca, VpcID: "vpc-0a1b2c3d4e5f60718", SubnetIDs: []string{"subnet-0a1b2c3d4e5f60718"}}
+	notPEM := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(notPEM, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests = append(tests, []struct {
+		name    string
+		ctx     map[string]any
+		want    func(*Config)
+		wantErr []string
+	}{
+		{name: "retention", ctx: map[string]any{"retention": map[string]any{"raw": "7d", "minute": "36h", "day": " 3650 "}},
+			want: func(c *Config) { c.Retention = Retention{Raw: "7d", Minute: "36h", Day: " 3650 "} }},
+		{name: "bad retention", ctx: map[string]any{"retention": `{"week":"1d"}`},
+			wantErr: []string{`retention: unknown field "week"`}},
+		{name: "bad retention values", ctx: map[string]any{"retention": `{"raw":"2 weeks","minute":"12h","hour":"10d","day":"5d"}`},
+			wantErr: []string{`retention.raw: "2 weeks" is not whole days`, `retention.minute: "12h" is below one day`,
+				"retention.day: 5d is shorter than retention.hour 10d"}},
+		{name: "external database, defaults filled", ctx: ext(), want: func(c *Config) { c.Database = external }},
+		{name: "external database with peering", ctx: ext("port", 33333.0, "name", "tsdb", "peerCidr", "10.50.0.0/16",
+			"peeringConnectionId", "pcx-0a1b2c3d4e5f60718", "routeTableIds", []any{"rtb-0a1b2c3d4e5f60718"}),
+			want: func(c *Config) {
+				c.Database = external
+				c.Database.Port, c.Database.Name, c.Database.PeerCidr = 33333, "tsdb", "10.50.0.0/16"
+				c.Database.PeeringConnectionID, c.Database.RouteTableIDs = "pcx-0a1b2c3d4e5f60718", []string{"rtb-0a1b2c3d4e5f60718"}
+			}},
+		{name: "RDS takes no external keys", ctx: map[string]any{"database": map[string]any{"host": "db.example.com", "port": 5432.0}},
+			wantErr: []string{`database: host, port apply to mode "external" only, not "rds"`}},
+		{name: "unknown mode", ctx: map[string]any{"database": `{"mode":"aurora"}`}, wantErr: []string{`database.mode: "aurora"`}},
+		{name: "external database problems", ctx: map[string]any{"natGateways": 1.0, "database": map[string]any{
+			"mode": "external", "host": "db example", "port": 70000.0, "name": "Watcher-DB",
+			"ownerSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:owner-AbC123", "caCertificate": notPEM,
+			"vpcId": "vpc-1", "subnetIds": []any{"subnet-x"}, "peerCidr": "10.50.0.1/16", "peeringConnectionId": "pcx-1", "routeTableIds": []any{"rtb-1"},
+		}}, wantErr: []string{
+			`database.host: "db example"`, "database.port: 70000", `database.name: "Watcher-DB"`,
+			"database.ownerSecretArn: the secret is in us-east-1", "holds a PEM PRIVATE KEY", `database.vpcId: "vpc-1"`,
+			`database.subnetIds: "subnet-x"`, `database.peerCidr: "10.50.0.1/16"`, `database.peeringConnectionId: "pcx-1"`,
+			`database.routeTableIds: "rtb-1"`, "natGateways: 1 shapes the VPC the stack makes",
+		}},
+		{name: "external database missing", ctx: map[string]any{"database": map[string]any{"mode": "external", "ownerSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:owner",
+			"peeringConnectionId": "pcx-0a1b2c3d4e5f60718"}}, wantErr: []string{
+			`database.host: ""`, "database.ownerSecretArn: \"arn:aws:secretsmanager:eu-west-1:123456789012:secret:owner\" is not the complete ARN",
+			"database.caCertificate: is required", `database.vpcId: ""`, "database.subnetIds: at least one subnet",
+			"database.peerCidr: is required with peeringConnectionId", "database.routeTableIds: at least one route table",
+		}},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := LoadConfig(tt.ctx)

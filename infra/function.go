@@ -29,6 +29,8 @@ type fnSpec struct {
 	Vpc            awsec2.IVpc
 	Subnets        *awsec2.SubnetSelection
 	SecurityGroups []awsec2.ISecurityGroup
+	// Layers add files under /opt: the database's CA certificate.
+	Layers []awslambda.ILayerVersion
 
 	// Asynchronous invocation (fanout, probes): how often Lambda retries a
 	// failed event and how old an event may get before it is dropped.
@@ -92,6 +94,9 @@ func newFunction(scope constructs.Construct, id string, cfg *Config, s fnSpec) *
 		props.Vpc = s.Vpc
 		props.VpcSubnets = s.Subnets
 		props.SecurityGroups = &s.SecurityGroups
+	}
+	if len(s.Layers) > 0 {
+		props.Layers = &s.Layers
 	}
 	if s.AsyncRetries != nil {
 		props.RetryAttempts = s.AsyncRetries

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
@@ -33,9 +34,13 @@ const (
 // fanout invokes each shard just before its first check, so it lasts until
 // the last shard of its span: the span offset and the span itself.
 const (
-	fanoutTimeout  = 2 * time.Minute
-	drainTimeout   = time.Minute
-	migrateTimeout = 5 * time.Minute
+	fanoutTimeout = 2 * time.Minute
+	drainTimeout  = time.Minute
+	// The scheduled migrate run also does the upkeep: partitions, rollups
+	// of everything since the last run, retention.
+	migrateTimeout = 10 * time.Minute
+	// upkeepEvery is how often the schedule runs migrations and upkeep.
+	upkeepEvery = 15 * time.Minute
 )
 
 // homeStack is the home region: network, database, proxy, the fanout and its
@@ -46,11 +51,17 @@ const (
 // region's probe, and sends its checks to the record queue: its targets'
 // responses never cross a NAT gateway.
 type homeStack struct {
-	Stack    awscdk.Stack
-	Vpc      awsec2.Vpc
+	Stack awscdk.Stack
+	Vpc   awsec2.IVpc
+	// functions are the subnets of the functions that use the database
+	// (and of the operator's CloudShell).
+	functions *awsec2.SubnetSelection
+	// The database, its security group and the proxy; nil with a database
+	// of your own (Config.Database external), which ext describes.
 	DB       awsrds.DatabaseInstance
 	DBSG     awsec2.SecurityGroup
 	Proxy    awsrds.DatabaseProxy
+	ext      *externalDB
 	Queue    awssqs.Queue
 	DLQ      awssqs.Queue
 	Fanout   *watcherFunction
@@ -77,8 +88,13 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	h := &homeStack{Stack: stack}
 	al := newAlarms(stack, cfg)
 
-	h.network(cfg)
-	h.database(cfg)
+	if cfg.Database.External() {
+		h.importNetwork(cfg)
+		h.externalDatabase(cfg)
+	} else {
+		h.network(cfg)
+		h.database(cfg)
+	}
 
 	// Egress is as narrow as each function allows. No function in the VPC
 	// talks to the Internet: the probes, which do, run outside it.
@@ -90,16 +106,25 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	fanoutSG := sg("FanoutSG", "Watcher fanout: proxy and AWS APIs")
 	drainSG := sg("DrainSG", "Watcher drain: proxy only")
 	migrateSG := sg("MigrateSG", "Watcher migrate: database and Secrets Manager")
-	for _, s := range []awsec2.SecurityGroup{fanoutSG, drainSG} {
-		h.Proxy.Connections().AllowFrom(s, awsec2.Port_Tcp(jsii.Number(dbPort)), jsii.String("Watcher function to proxy"))
-	}
 	// The operator's way in (endpoint imports, reports): a CloudShell VPC
 	// environment in the functions subnets with this group, as the owner.
 	operatorSG := sg("OperatorSG", "Watcher operator: database and AWS APIs")
-	for _, s := range []awsec2.SecurityGroup{migrateSG, operatorSG} {
-		h.DB.Connections().AllowFrom(s, awsec2.Port_Tcp(jsii.Number(dbPort)), jsii.String("owner access to database"))
+	https := []awsec2.SecurityGroup{fanoutSG, migrateSG, operatorSG}
+	if h.ext != nil {
+		// The drain reads its password from Secrets Manager too.
+		https = append(https, drainSG)
+		for _, s := range []awsec2.SecurityGroup{fanoutSG, drainSG, migrateSG, operatorSG} {
+			s.AddEgressRule(h.ext.peer, awsec2.Port_Tcp(jsii.Number(float64(cfg.Database.Port))), jsii.String("Watcher database"), nil)
+		}
+	} else {
+		for _, s := range []awsec2.SecurityGroup{fanoutSG, drainSG} {
+			h.Proxy.Connections().AllowFrom(s, awsec2.Port_Tcp(jsii.Number(dbPort)), jsii.String("Watcher function to proxy"))
+		}
+		for _, s := range []awsec2.SecurityGroup{migrateSG, operatorSG} {
+			h.DB.Connections().AllowFrom(s, awsec2.Port_Tcp(jsii.Number(dbPort)), jsii.String("owner access to database"))
+		}
 	}
-	for _, s := range []awsec2.SecurityGroup{fanoutSG, migrateSG, operatorSG} {
+	for _, s := range https {
 		// AWS APIs (Lambda Invoke, Secrets Manager, the CloudFormation
 		// response to S3): the route tables decide where 443 leads, to the
 		// NAT gateway or, without one, only to the VPC endpoints.
@@ -108,11 +133,31 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 
 	h.queues(cfg)
 
-	functions := functionsSubnets()
-	proxyURL := func(user string) *string {
+	functions := h.functions
+	// dbEnv is how a function reaches the database as role: through the
+	// proxy with IAM tokens, or directly with the password of its secret.
+	dbEnv := func(role string, env map[string]*string) map[string]*string {
+		if h.ext != nil {
+			env["DATABASE_URL"] = jsii.String(h.ext.url(cfg, role))
+			env["DATABASE_PASSWORD_SECRET_ARN"] = h.ext.secrets[role].SecretArn()
+			return env
+		}
 		// RDS Proxy presents a certificate from ACM, trusted by the system
 		// roots, so the host name is verified, not only encrypted.
-		return jsii.String(fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=verify-full", user, *h.Proxy.Endpoint(), dbPort, dbName))
+		env["DATABASE_URL"] = jsii.String(fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=verify-full", role, *h.Proxy.Endpoint(), dbPort, dbName))
+		env["DATABASE_IAM_AUTH"] = jsii.String("true")
+		return env
+	}
+	grantDB := func(w *watcherFunction, role string) {
+		if h.ext != nil {
+			h.ext.secrets[role].GrantRead(w.Role, nil)
+			return
+		}
+		h.Proxy.GrantConnect(w.Role, jsii.String(role))
+	}
+	var layers []awslambda.ILayerVersion
+	if h.ext != nil {
+		layers = append(layers, h.ext.caLayer)
 	}
 
 	// Probes first: the fanout's environment names all of them. The home
@@ -138,24 +183,23 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	}
 	h.Fanout = newFunction(stack, "Fanout", cfg, fnSpec{
 		Asset: "fanout", Name: cfg.fanoutName(), MemoryMB: cfg.FanoutMemoryMB, Timeout: fanoutTimeout,
-		Env: map[string]*string{
-			"DATABASE_URL":             proxyURL(migrations.RoleFanout),
-			"DATABASE_IAM_AUTH":        jsii.String("true"),
+		Env: dbEnv(migrations.RoleFanout, map[string]*string{
 			"WATCHER_PROBES":           stack.ToJsonString(probes, nil),
 			"WATCHER_SPAN_OFFSET":      jsii.String(cfg.SpanOffset.D().String()),
 			"WATCHER_MAX_DELAY":        jsii.String(cfg.MaxDelay.D().String()),
 			"WATCHER_SHARD_MAX_CHECKS": jsii.String(fmt.Sprint(cfg.ShardMaxChecks)),
 			"WATCHER_PROBE_MEMORY_MB":  jsii.String(fmt.Sprint(cfg.ProbeMemoryMB)),
 			// Its Invoke calls pass the NAT gateway when there is one
-			// (probes in other regions), else a VPC endpoint.
-			"WATCHER_VPC": jsii.String(fmt.Sprint(cfg.NATGateways > 0)),
-		},
-		Vpc: h.Vpc, Subnets: functions, SecurityGroups: []awsec2.ISecurityGroup{fanoutSG},
+			// (probes in other regions), else a VPC endpoint. Your own VPC
+			// is taken to reach AWS through a NAT gateway.
+			"WATCHER_VPC": jsii.String(fmt.Sprint(cfg.NATGateways > 0 || h.ext != nil)),
+		}),
+		Vpc: h.Vpc, Subnets: functions, SecurityGroups: []awsec2.ISecurityGroup{fanoutSG}, Layers: layers,
 		// Spans whose events arrive too late are recorded as missed by the
 		// fanout itself, so Lambda should deliver rather than drop them.
 		AsyncRetries: jsii.Number(2), MaxEventAge: time.Hour,
 	})
-	h.Proxy.GrantConnect(h.Fanout.Role, jsii.String(migrations.RoleFanout))
+	grantDB(h.Fanout, migrations.RoleFanout)
 	h.Fanout.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("lambda:InvokeFunction"),
 		Resources: &probeArns,
@@ -163,34 +207,52 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 
 	h.Drain = newFunction(stack, "Drain", cfg, fnSpec{
 		Asset: "drain", Name: cfg.drainName(), MemoryMB: cfg.DrainMemoryMB, Timeout: drainTimeout,
-		Env: map[string]*string{
-			// The drain writes exactly what probes write, so it is a probe.
-			"DATABASE_URL":      proxyURL(migrations.RoleProbe),
-			"DATABASE_IAM_AUTH": jsii.String("true"),
-		},
-		Vpc: h.Vpc, Subnets: functions, SecurityGroups: []awsec2.ISecurityGroup{drainSG},
+		// The drain writes exactly what probes write, so it is a probe.
+		Env: dbEnv(migrations.RoleProbe, map[string]*string{}),
+		Vpc: h.Vpc, Subnets: functions, SecurityGroups: []awsec2.ISecurityGroup{drainSG}, Layers: layers,
 	})
-	h.Proxy.GrantConnect(h.Drain.Role, jsii.String(migrations.RoleProbe))
+	grantDB(h.Drain, migrations.RoleProbe)
 	h.Drain.Fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(h.Queue, &awslambdaeventsources.SqsEventSourceProps{
 		BatchSize:               jsii.Number(10),
 		ReportBatchItemFailures: jsii.Bool(true),
 		MaxConcurrency:          jsii.Number(float64(cfg.DrainConcurrency)),
 	}))
 
+	migrateEnv := map[string]*string{}
+	for k, v := range cfg.Retention.env() {
+		migrateEnv[k] = jsii.String(v)
+	}
+	if h.ext != nil {
+		roleSecrets := map[string]*string{}
+		for role, sec := range h.ext.secrets {
+			roleSecrets[role] = sec.SecretArn()
+		}
+		migrateEnv["WATCHER_DB_SECRET_ARN"] = h.ext.owner.SecretArn()
+		migrateEnv["WATCHER_ROLE_SECRETS"] = stack.ToJsonString(roleSecrets, nil)
+		migrateEnv["WATCHER_DB_SSLROOTCERT"] = jsii.String(caPath)
+	} else {
+		migrateEnv["WATCHER_DB_SECRET_ARN"] = h.DB.Secret().SecretArn()
+		migrateEnv["DATABASE_IAM_AUTH"] = jsii.String("true") // app roles log in with IAM: GRANT rds_iam
+	}
 	h.Migrate = newFunction(stack, "Migrate", cfg, fnSpec{
 		Asset: "migrate", Name: cfg.migrateName(), MemoryMB: cfg.MigrateMemoryMB, Timeout: migrateTimeout,
-		Env: map[string]*string{
-			"WATCHER_DB_SECRET_ARN": h.DB.Secret().SecretArn(),
-			"DATABASE_IAM_AUTH":     jsii.String("true"), // app roles log in with IAM: GRANT rds_iam
-		},
-		Vpc: h.Vpc, Subnets: functions, SecurityGroups: []awsec2.ISecurityGroup{migrateSG},
+		Env: migrateEnv,
+		Vpc: h.Vpc, Subnets: functions, SecurityGroups: []awsec2.ISecurityGroup{migrateSG}, Layers: layers,
 		// CloudFormation and the schedule invoke it asynchronously; a retry
 		// would answer CloudFormation twice.
 		AsyncRetries: jsii.Number(0), MaxEventAge: time.Hour,
 	})
-	h.DB.Secret().GrantRead(h.Migrate.Role, nil)
+	if h.ext != nil {
+		h.ext.owner.GrantRead(h.Migrate.Role, nil)
+		for _, sec := range h.ext.secrets {
+			sec.GrantRead(h.Migrate.Role, nil)
+		}
+	} else {
+		h.DB.Secret().GrantRead(h.Migrate.Role, nil)
+	}
 
-	if cfg.NATGateways == 0 {
+	// Your own VPC gets no endpoints from the stack: it reaches AWS its way.
+	if cfg.NATGateways == 0 && h.ext == nil {
 		h.endpoints(cfg, probeArns, fanoutSG, migrateSG, operatorSG)
 	}
 
@@ -220,7 +282,8 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 
 	// Migrations run whenever the migrate function changes, which is every
 	// deploy that ships new migrations (they are embedded in its binary),
-	// and daily, to keep the checks table's partitions created ahead. The
+	// and every 15 minutes with the upkeep: partitions created ahead,
+	// rollups brought up to date, retention applied. The
 	// function is its own custom resource provider (no extra provider
 	// function with a log group of its own); the version number lets it
 	// tell an update from a rollback.
@@ -238,21 +301,29 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	// a NAT gateway it answers CloudFormation through the S3 endpoint and
 	// reads the secret through the Secrets Manager endpoint; the schedule,
 	// which waits for it, needs the Lambda endpoint.
-	migrationsCR.Node().AddDependency(h.DB, h.DBSG, h.Vpc, migrateSG)
+	if h.ext != nil {
+		migrationsCR.Node().AddDependency(migrateSG)
+		for _, r := range h.ext.routes {
+			migrationsCR.Node().AddDependency(r)
+		}
+	} else {
+		migrationsCR.Node().AddDependency(h.DB, h.DBSG, h.Vpc, migrateSG)
+	}
 	for _, d := range h.endpointDeps {
 		migrationsCR.Node().AddDependency(d)
 	}
 	h.Schedule.Node().AddDependency(migrationsCR)
 	h.Drain.Fn.Node().AddDependency(migrationsCR)
 	migrateSchedRole := schedulerRole(stack, "MigrateScheduleRole", "Migrate")
-	awsscheduler.NewSchedule(stack, jsii.String("MigrateDaily"), &awsscheduler.ScheduleProps{
-		Description: jsii.String("Watcher: apply migrations and create checks partitions ahead"),
-		Schedule:    awsscheduler.ScheduleExpression_Rate(awscdk.Duration_Days(jsii.Number(1))),
+	awsscheduler.NewSchedule(stack, jsii.String("Upkeep"), &awsscheduler.ScheduleProps{
+		Description: jsii.String("Watcher: apply migrations, then the upkeep: partitions ahead, rollups, retention"),
+		Schedule:    awsscheduler.ScheduleExpression_Rate(awscdk.Duration_Minutes(jsii.Number(upkeepEvery.Minutes()))),
 		Target: awsschedulertargets.NewLambdaInvoke(h.Migrate.Fn, &awsschedulertargets.ScheduleTargetBaseProps{
 			Input:         awsscheduler.ScheduleTargetInput_FromObject(map[string]any{"source": "schedule"}),
 			Role:          migrateSchedRole,
 			RetryAttempts: jsii.Number(2),
-			MaxEventAge:   awscdk.Duration_Hours(jsii.Number(1)),
+			// An event older than the next run's is not worth delivering.
+			MaxEventAge: awscdk.Duration_Minutes(jsii.Number(upkeepEvery.Minutes())),
 		}),
 	})
 
@@ -272,14 +343,21 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	al.add("RecordBacklog", "record queue not drained for 15 minutes: database or drain down",
 		h.Queue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{Period: fiveMinutes(), Statistic: jsii.String("Maximum")}), 15*60)
 
-	awscdk.NewCfnOutput(stack, jsii.String("ProxyEndpoint"), &awscdk.CfnOutputProps{Value: h.Proxy.Endpoint()})
-	awscdk.NewCfnOutput(stack, jsii.String("DatabaseEndpoint"), &awscdk.CfnOutputProps{Value: h.DB.DbInstanceEndpointAddress()})
+	dbEndpoint, dbSecret := jsii.String(cfg.Database.Host), jsii.String(cfg.Database.OwnerSecretArn)
+	if h.ext == nil {
+		awscdk.NewCfnOutput(stack, jsii.String("ProxyEndpoint"), &awscdk.CfnOutputProps{Value: h.Proxy.Endpoint()})
+		dbEndpoint, dbSecret = h.DB.DbInstanceEndpointAddress(), h.DB.Secret().SecretArn()
+	}
+	awscdk.NewCfnOutput(stack, jsii.String("DatabaseEndpoint"), &awscdk.CfnOutputProps{Value: dbEndpoint})
 	awscdk.NewCfnOutput(stack, jsii.String("VpcId"), &awscdk.CfnOutputProps{Value: h.Vpc.VpcId()})
-	awscdk.NewCfnOutput(stack, jsii.String("OperatorSubnetIds"), &awscdk.CfnOutputProps{
-		Value: awscdk.Fn_Join(jsii.String(","), h.Vpc.SelectSubnets(functions).SubnetIds),
-	})
+	operatorSubnets := jsii.String(strings.Join(cfg.Database.SubnetIDs, ","))
+	if h.ext == nil {
+		// An imported subnet has no zone to select it by.
+		operatorSubnets = awscdk.Fn_Join(jsii.String(","), h.Vpc.SelectSubnets(functions).SubnetIds)
+	}
+	awscdk.NewCfnOutput(stack, jsii.String("OperatorSubnetIds"), &awscdk.CfnOutputProps{Value: operatorSubnets})
 	awscdk.NewCfnOutput(stack, jsii.String("OperatorSecurityGroupId"), &awscdk.CfnOutputProps{Value: operatorSG.SecurityGroupId()})
-	awscdk.NewCfnOutput(stack, jsii.String("DatabaseSecretArn"), &awscdk.CfnOutputProps{Value: h.DB.Secret().SecretArn()})
+	awscdk.NewCfnOutput(stack, jsii.String("DatabaseSecretArn"), &awscdk.CfnOutputProps{Value: dbSecret})
 	awscdk.NewCfnOutput(stack, jsii.String("RecordQueueUrl"), &awscdk.CfnOutputProps{Value: h.Queue.QueueUrl()})
 	awscdk.NewCfnOutput(stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{Value: al.topic.TopicArn()})
 	h.suppressions(cfg)
@@ -333,6 +411,7 @@ func (h *homeStack) network(cfg *Config) {
 		},
 		RestrictDefaultSecurityGroup: jsii.Bool(false),
 	})
+	h.functions = functionsSubnets()
 }
 
 func (h *homeStack) database(cfg *Config) {
@@ -540,6 +619,12 @@ func grantSecrets(stack awscdk.Stack, cfg *Config, role awsiam.Role, region stri
 }
 
 func (h *homeStack) suppressions(cfg *Config) {
+	if h.ext != nil {
+		for _, sec := range h.ext.secrets {
+			suppress(sec, "AwsSolutions-SMG4", "The migrate function sets the role's password from this secret every 15 minutes; rotation would need a rotation function that does the same, for a password that only the fleet's functions read.")
+		}
+		return
+	}
 	if !cfg.DBMultiAZ {
 		suppress(h.DB, "AwsSolutions-RDS3", "Multi-AZ is configurable (context dbMultiAz) and off by default: it doubles the database's fixed cost, and every probe sends its checks to SQS, which holds them while the database is down.")
 	}

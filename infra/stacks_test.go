@@ -557,6 +557,37 @@ func TestExampleFleet(t *testing.T) {
 		}
 	})
 
+	t.Run("the migrate function runs every 15 minutes, with time for the upkeep", func(t *testing.T) {
+		migrateID, fn := home.function(t, "watcher-migrate")
+		var found int
+		for id, s := range home.ofType("AWS::Scheduler::Schedule") {
+			target := s.Properties["Target"].(map[string]any)
+			if home.resolve(target["Arn"]) != "{"+migrateID+".Arn}" {
+				continue
+			}
+			found++
+			if s.Properties["ScheduleExpression"] != "rate(15 minutes)" {
+				t.Errorf("%s: ScheduleExpression = %v, want rate(15 minutes)", id, s.Properties["ScheduleExpression"])
+			}
+			// A CloudFormation event is answered, anything else means a
+			// scheduled run, which does the upkeep.
+			if strings.Contains(target["Input"].(string), "ResponseURL") {
+				t.Errorf("%s input %v looks like a custom resource event", id, target["Input"])
+			}
+		}
+		if found != 1 {
+			t.Errorf("%d schedules invoke the migrate function, want 1", found)
+		}
+		if timeout := time.Duration(fn.Properties["Timeout"].(float64)) * time.Second; timeout < 10*time.Minute {
+			t.Errorf("migrate timeout %s, want at least 10m for the upkeep", timeout)
+		}
+		for k := range env(fn) {
+			if strings.HasPrefix(k, "WATCHER_RETENTION_") {
+				t.Errorf("migrate: %s set without a retention in the context; the defaults are the function's", k)
+			}
+		}
+	})
+
 	t.Run("the proxy requires TLS and IAM end to end", func(t *testing.T) {
 		for id, p := range home.ofType("AWS::RDS::DBProxy") {
 			pp := p.Properties
@@ -808,7 +839,8 @@ func TestSynthExample(t *testing.T) {
 // no NAT gateway, VPC endpoints instead.
 func TestHomeOnly(t *testing.T) {
 	out := t.TempDir()
-	ctx := map[string]any{"assetDir": fakeAssets(t), "dbMultiAz": true, "dbDeletionProtection": false, "homeRegion": "us-west-2"}
+	ctx := map[string]any{"assetDir": fakeAssets(t), "dbMultiAz": true, "dbDeletionProtection": false, "homeRegion": "us-west-2",
+		"retention": `{"hour":"800d","minute":"36h"}`} // as the command line gives it
 	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(out)})
 	if _, err := synthesize(app); err != nil {
 		t.Fatal(err)
@@ -827,6 +859,16 @@ func TestHomeOnly(t *testing.T) {
 	_, fn := tp.function(t, "watcher-fanout")
 	if got := tp.resolve(env(fn)["WATCHER_PROBES"]); got != `{"home":"arn:aws:lambda:us-west-2:`+testAccount+`:function:watcher-probe-home"}` {
 		t.Errorf("WATCHER_PROBES = %s", got)
+	}
+	_, migrate := tp.function(t, "watcher-migrate")
+	retention := map[string]string{}
+	for k, v := range env(migrate) {
+		if strings.HasPrefix(k, "WATCHER_RETENTION_") {
+			retention[k] = tp.resolve(v)
+		}
+	}
+	if want := map[string]string{"WATCHER_RETENTION_HOUR": "800d", "WATCHER_RETENTION_MINUTE": "36h"}; !mapsEqual(retention, want) {
+		t.Errorf("migrate retention %v, want %v (the levels given, no others)", retention, want)
 	}
 	if n := len(tp.ofType("AWS::SNS::Subscription")); n != 0 {
 		t.Errorf("%d alarm subscriptions without alarmEmail", n)

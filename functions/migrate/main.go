@@ -1,7 +1,7 @@
 // Command migrate is the migrate Lambda function: on every deploy (as a
-// CloudFormation custom resource) and daily, it applies the embedded
-// migrations with the owner's credentials and ensures the application
-// roles. Configuration, dependencies, lambda.Start; the logic lives in
+// CloudFormation custom resource) and every 15 minutes, it applies the
+// embedded migrations with the owner's credentials and ensures the
+// application roles; scheduled, it also does the database's upkeep. Configuration, dependencies, lambda.Start; the logic lives in
 // internal/migrator.
 package main
 
@@ -24,5 +24,7 @@ func main() {
 	aws, err := app.AWS(ctx)
 	app.ExitOn(log, "aws configuration", err)
 	migrate := func(ctx context.Context, url string) error { return store.Migrate(ctx, url, store.WithLogger(log)) }
-	lambda.Start(migrator.NewHandler(secretsmanager.NewFromConfig(aws), cfg.SecretARN, migrate, migrator.Options{IAM: cfg.IAMAuth}, log))
+	lambda.Start(migrator.NewHandler(secretsmanager.NewFromConfig(aws), cfg.SecretARN, migrate, migrator.Options{
+		IAM: cfg.IAMAuth, SSLRootCert: cfg.SSLRootCert, Retention: cfg.Retention, RoleSecrets: cfg.RoleSecrets,
+	}, log))
 }

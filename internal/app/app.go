@@ -8,17 +8,20 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/cost"
@@ -100,22 +103,61 @@ func Meter(c config.Common, nominalMB int) meter.Config {
 }
 
 // OpenStore connects to the database named by the configuration, with RDS
-// IAM authentication when the configuration asks for it (awsCfg is then
-// used for the tokens; it is not read otherwise).
+// IAM authentication or the password of a Secrets Manager secret when the
+// configuration asks for either (awsCfg is then used for the tokens or the
+// secret; it is not read otherwise).
 func OpenStore(ctx context.Context, awsCfg aws.Config, c config.Common, opts ...store.Option) (*store.Store, error) {
 	if c.DatabaseURL == "" {
 		return nil, fmt.Errorf("open store: DATABASE_URL is not set")
 	}
-	if c.DatabaseIAMAuth {
+	switch {
+	case c.DatabaseIAMAuth:
 		pw, err := rdsauth.FromURL(c.DatabaseURL, awsCfg.Region, awsCfg.Credentials)
 		if err != nil {
 			return nil, err
 		}
 		opts = append(opts, store.WithPassword(store.PasswordFunc(pw)))
+	case c.DatabasePasswordSecretARN != "":
+		opts = append(opts, store.WithPassword(SecretPassword(secretsmanager.NewFromConfig(awsCfg), c.DatabasePasswordSecretARN)))
 	}
 	st, err := store.Open(ctx, c.DatabaseURL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	return st, nil
+}
+
+// SecretsManager is the one call SecretPassword makes to AWS.
+type SecretsManager interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// SecretPassword returns the password of the database secret at arn, a
+// JSON object with a "password" field. It is read on the first connection
+// of the process and kept (the secrets are not rotated), so that a cold
+// start succeeds while Secrets Manager or the database is unreachable, as
+// with IAM tokens; a failed read is tried again on the next connection.
+// Errors name the secret, never its value.
+func SecretPassword(sm SecretsManager, arn string) store.PasswordFunc {
+	var mu sync.Mutex
+	var password string
+	return func(ctx context.Context) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if password != "" {
+			return password, nil
+		}
+		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+		if err != nil {
+			return "", fmt.Errorf("read database password secret %s: %w", arn, err)
+		}
+		var s struct {
+			Password string `json:"password"`
+		}
+		if json.Unmarshal([]byte(aws.ToString(out.SecretString)), &s) != nil || s.Password == "" {
+			return "", fmt.Errorf("database password secret %s: not a JSON object with a password", arn)
+		}
+		password = s.Password
+		return password, nil
+	}
 }

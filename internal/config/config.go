@@ -15,6 +15,7 @@ import (
 
 	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/store"
 )
 
 // Env looks a variable up; os.LookupEnv in production, a map in tests.
@@ -24,7 +25,11 @@ type Env func(string) (string, bool)
 type Common struct {
 	DatabaseURL     string // DATABASE_URL
 	DatabaseIAMAuth bool   // DATABASE_IAM_AUTH: password is an RDS IAM token
-	Region          string // AWS_REGION, "local" outside AWS
+	// DatabasePasswordSecretARN is DATABASE_PASSWORD_SECRET_ARN: the
+	// password is the "password" field of this Secrets Manager secret (a
+	// database of your own, where no IAM token is accepted).
+	DatabasePasswordSecretARN string
+	Region                    string // AWS_REGION, "local" outside AWS
 	// VPC is WATCHER_VPC: the function's traffic passes a NAT gateway,
 	// which bills it (the meter's NAT line).
 	VPC     bool
@@ -86,6 +91,8 @@ var known = []string{
 	"WATCHER_RECORD_QUEUE_URL", "WATCHER_REUSE_CONNECTIONS", "WATCHER_DB_SECRET_ARN",
 	"WATCHER_LOCATIONS", "WATCHER_ARCH", "WATCHER_PRICE_GB_SECOND", "WATCHER_PRICE_REQUEST",
 	"WATCHER_PRICE_FIXED", "WATCHER_VPC",
+	"WATCHER_RETENTION_RAW", "WATCHER_RETENTION_MINUTE", "WATCHER_RETENTION_HOUR", "WATCHER_RETENTION_DAY",
+	"WATCHER_ROLE_SECRETS", "WATCHER_DB_SSLROOTCERT",
 }
 
 // reader accumulates problems so that one run reports all of them.
@@ -187,14 +194,18 @@ func LoadPricing(env Env) (Pricing, error) {
 
 func (r *reader) common(needDB bool) Common {
 	c := Common{
-		DatabaseURL:     r.str("DATABASE_URL", ""),
-		DatabaseIAMAuth: r.bool("DATABASE_IAM_AUTH"),
-		Region:          r.str("AWS_REGION", "local"),
-		VPC:             r.bool("WATCHER_VPC"),
-		Pricing:         r.pricing(),
+		DatabaseURL:               r.str("DATABASE_URL", ""),
+		DatabaseIAMAuth:           r.bool("DATABASE_IAM_AUTH"),
+		DatabasePasswordSecretARN: r.str("DATABASE_PASSWORD_SECRET_ARN", ""),
+		Region:                    r.str("AWS_REGION", "local"),
+		VPC:                       r.bool("WATCHER_VPC"),
+		Pricing:                   r.pricing(),
 	}
 	if needDB && c.DatabaseURL == "" {
 		r.problems = append(r.problems, "DATABASE_URL: is required")
+	}
+	if c.DatabaseIAMAuth && c.DatabasePasswordSecretARN != "" {
+		r.problems = append(r.problems, "DATABASE_PASSWORD_SECRET_ARN: set together with DATABASE_IAM_AUTH; the password is an IAM token or a secret, not both")
 	}
 	return c
 }
@@ -292,17 +303,80 @@ func LoadDrain(env Env, environ []string) (Common, error) {
 type Migrate struct {
 	SecretARN string // WATCHER_DB_SECRET_ARN: the owner's credentials, as RDS generates them
 	IAMAuth   bool   // DATABASE_IAM_AUTH: the application roles log in with IAM tokens
+	// RoleSecrets is WATCHER_ROLE_SECRETS, a JSON object of application role
+	// to the ARN of the secret holding its password: on a database of your
+	// own the roles log in with passwords, which the migrate function sets.
+	RoleSecrets map[string]string
+	// SSLRootCert is WATCHER_DB_SSLROOTCERT: the owner connection verifies
+	// the server's certificate and host name against this CA file
+	// (sslmode=verify-full); empty: sslmode=require, as on RDS.
+	SSLRootCert string
+	// Retention is what the scheduled upkeep keeps, from
+	// WATCHER_RETENTION_RAW, _MINUTE, _HOUR and _DAY ("14d" or "36h"); unset
+	// levels take store.DefaultRetention.
+	Retention store.Retention
 }
 
 // LoadMigrate reads the migrate function's configuration.
 func LoadMigrate(env Env, environ []string) (Migrate, error) {
 	r := &reader{env: env}
 	r.rejectUnknown(environ)
-	c := Migrate{SecretARN: r.str("WATCHER_DB_SECRET_ARN", ""), IAMAuth: r.bool("DATABASE_IAM_AUTH")}
+	c := Migrate{
+		SecretARN:   r.str("WATCHER_DB_SECRET_ARN", ""),
+		IAMAuth:     r.bool("DATABASE_IAM_AUTH"),
+		SSLRootCert: r.str("WATCHER_DB_SSLROOTCERT", ""),
+		Retention:   r.retention(),
+	}
 	if c.SecretARN == "" {
 		r.problems = append(r.problems, "WATCHER_DB_SECRET_ARN: is required")
 	}
+	if raw := r.str("WATCHER_ROLE_SECRETS", ""); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &c.RoleSecrets); err != nil {
+			r.problems = append(r.problems, fmt.Sprintf("WATCHER_ROLE_SECRETS: not a JSON object of role to secret ARN: %v", err))
+		}
+		for role, arn := range c.RoleSecrets {
+			if role == "" || arn == "" {
+				r.problems = append(r.problems, fmt.Sprintf("WATCHER_ROLE_SECRETS: role %q maps to secret %q; both must be set", role, arn))
+			}
+		}
+		if c.IAMAuth && len(c.RoleSecrets) > 0 {
+			r.problems = append(r.problems, "WATCHER_ROLE_SECRETS: set together with DATABASE_IAM_AUTH; roles log in with IAM tokens or passwords, not both")
+		}
+	}
 	return c, r.err("migrate")
+}
+
+// retention reads the four retention variables and checks the whole, with
+// defaults filled, so that a bad retention stops the cold start rather than
+// the upkeep.
+func (r *reader) retention() store.Retention {
+	var ret store.Retention
+	var bad bool
+	for _, l := range []struct {
+		name string
+		v    *time.Duration
+	}{
+		{"WATCHER_RETENTION_RAW", &ret.Raw}, {"WATCHER_RETENTION_MINUTE", &ret.Minute},
+		{"WATCHER_RETENTION_HOUR", &ret.Hour}, {"WATCHER_RETENTION_DAY", &ret.Day},
+	} {
+		v, ok := r.env(l.name)
+		if !ok || v == "" {
+			continue
+		}
+		d, err := store.ParseDays(v)
+		if err != nil {
+			r.problems = append(r.problems, fmt.Sprintf("%s: %v", l.name, err))
+			bad = true
+			continue
+		}
+		*l.v = d
+	}
+	if !bad {
+		if err := ret.WithDefaults().Validate(); err != nil {
+			r.problems = append(r.problems, fmt.Sprintf("WATCHER_RETENTION_*: %v", err))
+		}
+	}
+	return ret
 }
 
 // OS is the process environment.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/store"
 )
 
 func envOf(m map[string]string) (Env, []string) {
@@ -111,5 +112,89 @@ func TestDurationsParse(t *testing.T) {
 	}
 	if c.SpanOffset != 15*time.Second || c.MaxDelay != 3*time.Minute {
 		t.Errorf("config %+v", c)
+	}
+}
+
+func TestLoadMigrateRetention(t *testing.T) {
+	base := func(kv ...string) map[string]string {
+		m := map[string]string{"WATCHER_DB_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:1:secret:db-abc"}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		want    store.Retention
+		wantErr []string
+	}{
+		{name: "unset: the store's defaults apply later", env: base()},
+		{name: "days and durations", env: base("WATCHER_RETENTION_RAW", "7d", "WATCHER_RETENTION_MINUTE", "36h", "WATCHER_RETENTION_HOUR", "90", "WATCHER_RETENTION_DAY", "730d"),
+			want: store.Retention{Raw: 7 * store.Day, Minute: 36 * time.Hour, Hour: 90 * store.Day, Day: 730 * store.Day}},
+		{name: "not a retention", env: base("WATCHER_RETENTION_RAW", "two weeks", "WATCHER_RETENTION_DAY", "-3d"),
+			wantErr: []string{`WATCHER_RETENTION_RAW: `, `"two weeks"`, `WATCHER_RETENTION_DAY: `, `"-3d"`}},
+		{name: "below a day", env: base("WATCHER_RETENTION_MINUTE", "12h"), wantErr: []string{"WATCHER_RETENTION_*", "minute retention 12h0m0s is below one day"}},
+		// The hourly rollups are computed from raw checks: raw checks kept
+		// longer than the default hourly rollups leaves a gap in them.
+		{name: "a rollup shorter than what feeds it, with defaults filled", env: base("WATCHER_RETENTION_RAW", "400d"),
+			wantErr: []string{"WATCHER_RETENTION_*", "hour retention 395d is shorter than the raw retention 400d"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := LoadMigrate(envOf(tt.env))
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("LoadMigrate succeeded with %+v, want errors %q", c.Retention, tt.wantErr)
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error lacks %q:\n%v", w, err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Retention != tt.want {
+				t.Errorf("retention %+v, want %+v", c.Retention, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadMigrateRoleSecrets(t *testing.T) {
+	env := map[string]string{
+		"WATCHER_DB_SECRET_ARN":  "arn:owner",
+		"WATCHER_ROLE_SECRETS":   `{"watcher_fanout":"arn:fanout","watcher_probe":"arn:probe"}`,
+		"WATCHER_DB_SSLROOTCERT": "/opt/watcher-ca/ca.pem",
+	}
+	c, err := LoadMigrate(envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.RoleSecrets) != 2 || c.RoleSecrets["watcher_probe"] != "arn:probe" || c.SSLRootCert != "/opt/watcher-ca/ca.pem" {
+		t.Errorf("config %+v", c)
+	}
+	env["DATABASE_IAM_AUTH"] = "true"
+	if _, err := LoadMigrate(envOf(env)); err == nil || !strings.Contains(err.Error(), "WATCHER_ROLE_SECRETS: set together with DATABASE_IAM_AUTH") {
+		t.Errorf("IAM and passwords: error %v", err)
+	}
+	env["WATCHER_ROLE_SECRETS"] = `["arn:fanout"]`
+	if _, err := LoadMigrate(envOf(env)); err == nil || !strings.Contains(err.Error(), "WATCHER_ROLE_SECRETS: not a JSON object") {
+		t.Errorf("a list: error %v", err)
+	}
+}
+
+func TestPasswordSecretIsNotIAM(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": "postgres://watcher_probe@db:5432/watcher", "DATABASE_PASSWORD_SECRET_ARN": "arn:probe"}
+	c, err := LoadDrain(envOf(env))
+	if err != nil || c.DatabasePasswordSecretARN != "arn:probe" {
+		t.Fatalf("LoadDrain = %+v, %v", c, err)
+	}
+	env["DATABASE_IAM_AUTH"] = "true"
+	if _, err := LoadDrain(envOf(env)); err == nil || !strings.Contains(err.Error(), "DATABASE_PASSWORD_SECRET_ARN") {
+		t.Errorf("IAM and a password secret: error %v", err)
 	}
 }

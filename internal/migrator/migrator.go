@@ -1,7 +1,9 @@
 // Package migrator is the migrate function's logic: it reads the database
-// owner's credentials from the Secrets Manager secret RDS generated, applies
-// the embedded migrations, and makes the application roles exist with
-// exactly the privileges they need and nothing more.
+// owner's credentials from the Secrets Manager secret RDS generated (or the
+// operator made, for a database of their own), applies the embedded
+// migrations, and makes the application roles exist with exactly the
+// privileges they need and nothing more. Scheduled, it also does the
+// database's upkeep (store.Maintain).
 package migrator
 
 import (
@@ -25,7 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/watcher-dev/watcher/internal/record"
-	"github.com/watcher-dev/watcher/migrations"
+	"github.com/watcher-dev/watcher/internal/store"
 )
 
 // SecretsManager is the one call the migrator makes to AWS.
@@ -85,16 +87,28 @@ func trimQuotes(b []byte) []byte {
 	return b
 }
 
-// URL is the owner's connection URL with the given sslmode. On RDS that is
-// "require": the instance's certificate comes from the RDS CA, which the
-// system roots do not hold, so it is encrypted but not verified.
-func (s Secret) URL(sslmode string) string {
+// URL is the owner's connection URL. With a CA file (rootCert) the server's
+// certificate and name are verified against it (sslmode=verify-full).
+// Otherwise sslmode applies, "require" when empty, as on RDS: the
+// instance's certificate comes from the RDS CA, which the system roots do
+// not hold, so it is encrypted but not verified.
+func (s Secret) URL(sslmode, rootCert string) string {
+	q := url.Values{"connect_timeout": {"10"}}
+	switch {
+	case rootCert != "":
+		q.Set("sslmode", "verify-full")
+		q.Set("sslrootcert", rootCert)
+	case sslmode != "":
+		q.Set("sslmode", sslmode)
+	default:
+		q.Set("sslmode", "require")
+	}
 	u := url.URL{
 		Scheme:   "postgres",
 		User:     url.UserPassword(s.Username, s.Password),
 		Host:     net.JoinHostPort(s.Host, strconv.Itoa(s.Port)),
 		Path:     "/" + s.DBName,
-		RawQuery: "sslmode=" + url.QueryEscape(sslmode) + "&connect_timeout=10",
+		RawQuery: q.Encode(),
 	}
 	return u.String()
 }
@@ -117,20 +131,24 @@ func NewHandler(sm SecretsManager, secretARN string, migrate MigrateFunc, opt Op
 
 // Summary is what an invocation returns.
 type Summary struct {
-	Roles    []string `json:"roles"`
-	IAM      bool     `json:"iam"`
-	Duration float64  `json:"duration_ms"`
+	Roles []string `json:"roles"`
+	IAM   bool     `json:"iam"`
+	// Passwords: the roles log in with the passwords of their secrets.
+	Passwords bool    `json:"passwords"`
+	Duration  float64 `json:"duration_ms"`
+	// Upkeep is what store.Maintain did, on scheduled runs only.
+	Upkeep *store.MaintainResult `json:"upkeep,omitempty"`
 }
 
 // Invoke runs the migrations. A CloudFormation custom resource event (a
 // deploy) is answered through its response URL; any other payload (the
-// daily schedule, a manual invoke) just means "now".
+// schedule, a manual invoke) just means "now", and does the upkeep too.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	var ev cfn.Event
 	if json.Unmarshal(payload, &ev) == nil && ev.RequestType != "" && ev.ResponseURL != "" {
 		return nil, h.customResource(ctx, &ev)
 	}
-	sum, err := h.Run(ctx)
+	sum, err := h.Run(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +186,9 @@ func (h *Handler) customResource(ctx context.Context, ev *cfn.Event) error {
 			runCtx, cancel = context.WithDeadline(ctx, dl.Add(-respondMargin))
 			defer cancel()
 		}
-		sum, err := h.Run(runCtx)
+		// No upkeep: a deploy should not wait for it, and the schedule
+		// does it within 15 minutes.
+		sum, err := h.Run(runCtx, false)
 		if err != nil {
 			resp.Status = cfn.StatusFailed
 			resp.Reason = truncate(err.Error(), 1024)
@@ -225,8 +245,10 @@ func truncate(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
-// Run fetches the owner's credentials, migrates and ensures the roles.
-func (h *Handler) Run(ctx context.Context) (Summary, error) {
+// Run fetches the owner's credentials (and the roles' passwords, where they
+// have any), migrates and ensures the roles; with upkeep it then does the
+// database's upkeep.
+func (h *Handler) Run(ctx context.Context, upkeep bool) (Summary, error) {
 	start := time.Now()
 	out, err := h.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(h.secretARN)})
 	if err != nil {
@@ -236,11 +258,11 @@ func (h *Handler) Run(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	mode := h.opt.SSLMode
-	if mode == "" {
-		mode = "require"
+	opt := h.opt
+	if opt.Passwords, err = h.rolePasswords(ctx); err != nil {
+		return Summary{}, err
 	}
-	dbURL := sec.URL(mode)
+	dbURL := sec.URL(opt.SSLMode, opt.SSLRootCert)
 	if err := h.migrate(ctx, dbURL); err != nil {
 		return Summary{}, fmt.Errorf("apply migrations: %w", err)
 	}
@@ -249,10 +271,61 @@ func (h *Handler) Run(ctx context.Context) (Summary, error) {
 		return Summary{}, fmt.Errorf("connect as database owner: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if err := EnsureRoles(ctx, conn, h.opt); err != nil {
+	if err := EnsureRoles(ctx, conn, opt); err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{Roles: []string{migrations.RoleFanout, migrations.RoleProbe}, IAM: h.opt.IAM, Duration: record.MS(time.Since(start))}
-	h.log.Info("migrated", "roles", sum.Roles, "iam", sum.IAM, "duration_ms", sum.Duration)
+	sum := Summary{Roles: appRoles(), IAM: opt.IAM, Passwords: len(opt.Passwords) > 0}
+	if upkeep {
+		u, err := h.upkeep(ctx, dbURL)
+		if err != nil {
+			return Summary{}, err
+		}
+		sum.Upkeep = u
+	}
+	sum.Duration = record.MS(time.Since(start))
+	h.log.Info("migrated", "roles", sum.Roles, "iam", sum.IAM, "passwords", sum.Passwords, "upkeep", sum.Upkeep, "duration_ms", sum.Duration)
 	return sum, nil
+}
+
+// rolePasswords reads the password of every application role from its
+// secret, or returns nil when the roles have no secrets. Errors name the
+// role and the secret, never a value.
+func (h *Handler) rolePasswords(ctx context.Context) (map[string]string, error) {
+	if len(h.opt.RoleSecrets) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, role := range appRoles() {
+		arn, ok := h.opt.RoleSecrets[role]
+		if !ok {
+			return nil, fmt.Errorf("role secrets: none for %s; every application role needs one", role)
+		}
+		v, err := h.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+		if err != nil {
+			return nil, fmt.Errorf("read password secret of %s (%s): %w", role, arn, err)
+		}
+		var s struct {
+			Password string `json:"password"`
+		}
+		if json.Unmarshal([]byte(aws.ToString(v.SecretString)), &s) != nil || s.Password == "" {
+			return nil, fmt.Errorf("password secret of %s (%s): not a JSON object with a password", role, arn)
+		}
+		out[role] = s.Password
+	}
+	return out, nil
+}
+
+// upkeep does the database's upkeep once, as the owner: partitions ahead,
+// rollups up to date, retention applied.
+func (h *Handler) upkeep(ctx context.Context, dbURL string) (*store.MaintainResult, error) {
+	st, err := store.Open(ctx, dbURL, store.WithLogger(h.log))
+	if err != nil {
+		return nil, fmt.Errorf("upkeep: %w", err)
+	}
+	defer st.Close()
+	r, err := st.Maintain(ctx, h.opt.Retention.WithDefaults(), time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("upkeep: %w", err)
+	}
+	return &r, nil
 }

@@ -69,12 +69,20 @@ func TestParseSecret(t *testing.T) {
 		})
 	}
 	s := Secret{Username: "watcher_admin", Password: "p@ss:w/rd", Host: "db.example", Port: 5432, DBName: "watcher"}
-	u, err := url.Parse(s.URL("require"))
+	u, err := url.Parse(s.URL("", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pw, _ := u.User.Password(); pw != s.Password || u.Host != "db.example:5432" || u.Query().Get("sslmode") != "require" {
 		t.Errorf("URL %s does not carry the secret faithfully", u.Redacted())
+	}
+	// A database of one's own is verified against its CA.
+	u, err = url.Parse(s.URL("require", "/opt/watcher-ca/ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := u.Query(); q.Get("sslmode") != "verify-full" || q.Get("sslrootcert") != "/opt/watcher-ca/ca.pem" {
+		t.Errorf("URL %s with a CA file: want sslmode=verify-full and the file as sslrootcert", u.Redacted())
 	}
 }
 
@@ -384,6 +392,18 @@ func TestHandlerCustomResource(t *testing.T) {
 		var sum Summary
 		if err := json.Unmarshal(out, &sum); err != nil || len(sum.Roles) != 2 {
 			t.Errorf("summary %s, %v", out, err)
+		}
+		// The schedule also does the upkeep; a deploy does not wait for it.
+		if sum.Upkeep == nil || sum.Upkeep.Storage != store.StoragePartitions {
+			t.Errorf("summary %s: want the upkeep's result, on native partitions", out)
+		}
+	})
+	t.Run("a scheduled run with a bad retention fails", func(t *testing.T) {
+		dbURL := pgtest.New(t)
+		opt := Options{SSLMode: "disable", Retention: store.Retention{Raw: store.Day}}
+		h := NewHandler(&secrets{value: secretFor(t, dbURL)}, "arn", migrate, opt, quiet())
+		if _, err := h.Invoke(context.Background(), []byte(`{"source":"schedule"}`)); err == nil || !strings.Contains(err.Error(), "upkeep") {
+			t.Errorf("Invoke: %v, want an upkeep error", err)
 		}
 	})
 }

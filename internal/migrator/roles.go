@@ -2,7 +2,9 @@ package migrator
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -19,9 +21,22 @@ type Options struct {
 	// SSLMode is the owner connection's sslmode; "require" when empty (RDS
 	// forces TLS). Tests against a local cluster without TLS use "disable".
 	SSLMode string
+	// SSLRootCert makes the owner connection verify the server's
+	// certificate and host name against this CA file (sslmode=verify-full):
+	// a database of your own, reached directly rather than inside RDS.
+	SSLRootCert string
 	// Retention is what the scheduled upkeep keeps (store.Maintain); zero
 	// fields take store.DefaultRetention.
 	Retention store.Retention
+	// RoleSecrets maps each application role to the Secrets Manager secret
+	// holding its password (a JSON object with a "password" field), for a
+	// database without IAM authentication; the handler reads them into
+	// Passwords. Empty: the roles have no password.
+	RoleSecrets map[string]string
+	// Passwords maps application roles to their passwords; EnsureRoles sets
+	// each as a SCRAM-SHA-256 verifier computed here. Roles not in it get
+	// no password.
+	Passwords map[string]string
 }
 
 // grant is one privilege set of one role on one table.
@@ -52,14 +67,29 @@ func grants() []grant {
 // runs as the database owner after the migrations, as one multi-statement
 // simple-protocol request, which PostgreSQL runs as one transaction.
 func EnsureRoles(ctx context.Context, conn *pgx.Conn, opt Options) error {
-	if _, err := conn.Exec(ctx, rolesSQL(opt), pgx.QueryExecModeSimpleProtocol); err != nil {
+	sql, err := rolesSQL(opt)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
 		return fmt.Errorf("ensure application roles: %w", err)
 	}
 	return nil
 }
 
-func rolesSQL(opt Options) string {
-	roles := []string{migrations.RoleFanout, migrations.RoleProbe}
+// appRoles are the application roles, in the order they are set up.
+func appRoles() []string { return []string{migrations.RoleFanout, migrations.RoleProbe} }
+
+func rolesSQL(opt Options) (string, error) {
+	roles := appRoles()
+	for r := range opt.Passwords {
+		if !slices.Contains(roles, r) {
+			return "", fmt.Errorf("ensure application roles: a password for %q, which is not an application role (%s)", r, strings.Join(roles, ", "))
+		}
+	}
+	if opt.IAM && len(opt.Passwords) > 0 {
+		return "", errors.New("ensure application roles: passwords and IAM authentication together; a role logs in one way")
+	}
 	list := strings.Join(roles, ", ")
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
@@ -73,9 +103,18 @@ func rolesSQL(opt Options) string {
 	w("  EXECUTE format('GRANT CONNECT ON DATABASE %%I TO %s', current_database());", list)
 	w("END $roles$;")
 	for _, r := range roles {
-		// No inherited powers and no password: a role that logs in with
-		// IAM must not also accept a password.
-		w("ALTER ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD NULL;", r)
+		// No inherited powers and no password unless one is given: a role
+		// that logs in with IAM must not also accept a password. A given
+		// password is sent as its verifier only.
+		password := "NULL"
+		if pw, ok := opt.Passwords[r]; ok {
+			v, err := newScramVerifier(pw)
+			if err != nil {
+				return "", fmt.Errorf("ensure application roles: password of %s: %w", r, err)
+			}
+			password = "'" + v + "'" // base64, digits, $ and : only
+		}
+		w("ALTER ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %s;", r, password)
 	}
 	w("REVOKE CREATE ON SCHEMA public FROM PUBLIC;")
 	w("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM %s;", list)
@@ -109,5 +148,5 @@ func rolesSQL(opt Options) string {
 		w("  IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') THEN REVOKE rds_iam FROM %s; END IF;", list)
 		w("END $iam$;")
 	}
-	return b.String()
+	return b.String(), nil
 }
