@@ -15,10 +15,18 @@ import (
 // TestFleetStoresEachDueCheckOnce runs the local fleet (fanout, in-process
 // invoker, probes, batch writer, PostgreSQL) over demo endpoints against the
 // target farm for one span, and checks that exactly the planned checks are
-// stored, each with the status and regex result the farm is known to give.
+// stored, each with the status and regex result the farm is known to give,
+// and that the report from rollups counts them all; on each storage path.
 func TestFleetStoresEachDueCheckOnce(t *testing.T) {
+	for _, f := range pgtest.Flavours {
+		t.Run(f.String(), func(t *testing.T) { // not in parallel: the fixture sets the environment
+			testFleet(t, pgtest.NewOn(t, f))
+		})
+	}
+}
+
+func testFleet(t *testing.T, u string) {
 	ctx := context.Background()
-	u := pgtest.New(t)
 	st, eps := farmFleet(t, u, func(base string) []byte { return targets.DemoEndpoints(base, 150, 7) })
 
 	// The event of the previous minute names a span that ends at most ten
@@ -106,5 +114,25 @@ func TestFleetStoresEachDueCheckOnce(t *testing.T) {
 	}
 	if total != sum.Checks {
 		t.Errorf("checked %d rows, fanout planned %d", total, sum.Checks)
+	}
+
+	// The report, from rollups brought up to date once the span is over.
+	now := span.Add(plan.SpanLength + 10*time.Minute)
+	if _, err := st.RollUp(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := st.Report(ctx, span, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reported int64
+	for _, r := range rep.Endpoints {
+		reported += r.Checks
+		if want := len(stored[r.EndpointID]); r.Checks != int64(want) {
+			t.Errorf("report: endpoint %d has %d checks, %d stored", r.EndpointID, r.Checks, want)
+		}
+	}
+	if reported != int64(sum.Checks) {
+		t.Errorf("report counts %d checks, fanout planned %d", reported, sum.Checks)
 	}
 }

@@ -266,7 +266,7 @@ BEGIN
                 start_offset => 3 * greatest(width, interval '1 hour'), end_offset => width,
                 schedule_interval => greatest(width, interval '5 minutes'));
         END LOOP;
-        PERFORM add_retention_policy('checks_minute', drop_after => interval '30 days');
+        PERFORM add_retention_policy('checks_minute', drop_after => interval '2 days');
         PERFORM add_retention_policy('checks_hour', drop_after => interval '395 days');
         PERFORM add_retention_policy('checks_day', drop_after => interval '1825 days');
     END IF;

@@ -268,7 +268,8 @@ func TestMaintainRetention(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		res, err := s.Maintain(ctx, store.DefaultRetention, now)
+		keep := store.Retention{Minute: 30 * store.Day}.WithDefaults()
+		res, err := s.Maintain(ctx, keep, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -317,7 +318,7 @@ func TestMaintainRetention(t *testing.T) {
 		if _, err := s.WriteChecks(ctx, spread(1, old, old.Add(time.Minute), time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Maintain(ctx, store.DefaultRetention, now); err != nil {
+		if _, err := s.Maintain(ctx, keep, now); err != nil {
 			t.Fatal(err)
 		}
 		if got := count(store.LevelDay, old); got != 20 {

@@ -20,9 +20,11 @@ type Retention struct {
 	Day    time.Duration // checks_day
 }
 
-// DefaultRetention: raw checks two weeks, minute rollups a month, hourly
-// rollups 13 months (a year-on-year comparison), daily rollups five years.
-var DefaultRetention = Retention{Raw: 14 * Day, Minute: 30 * Day, Hour: 395 * Day, Day: 5 * 365 * Day}
+// DefaultRetention: raw checks two weeks; minute rollups two days (they
+// serve reports of a few hours, and a minute rollup row is larger than a
+// check at intervals of a minute); hourly rollups 13 months (a
+// year-on-year comparison); daily rollups five years.
+var DefaultRetention = Retention{Raw: 14 * Day, Minute: 2 * Day, Hour: 395 * Day, Day: 5 * 365 * Day}
 
 // WithDefaults fills zero fields from DefaultRetention.
 func (r Retention) WithDefaults() Retention {
