@@ -22,19 +22,16 @@ type MaintainResult struct {
 	DurationMS        int64  `json:"duration_ms"`
 }
 
-// rollup is one level of rollups.
+// rollup is one level of rollups, in the relation checks_<level>.
 type rollup struct {
 	level string
-	view  string
 	width time.Duration
 	batch int // buckets per transaction
 }
 
-var rollups = []rollup{
-	{"minute", "checks_minute", time.Minute, 60},
-	{"hour", "checks_hour", time.Hour, 6},
-	{"day", "checks_day", Day, 1},
-}
+var rollups = []rollup{{LevelMinute, time.Minute, 60}, {LevelHour, time.Hour, 6}, {LevelDay, Day, 1}}
+
+func (l rollup) view() string { return "checks_" + l.level }
 
 // kept is one relation retention applies to.
 type kept struct {
@@ -113,7 +110,7 @@ func (s *Store) RollUp(ctx context.Context, now time.Time) (int, error) {
 		for {
 			var n int
 			if err := s.pool.QueryRow(ctx, "SELECT watcher_rollup($1, $2, $3)", l.level, now.Add(-maintainLag), l.batch).Scan(&n); err != nil {
-				return total, fmt.Errorf("roll up %s: %w", l.view, err)
+				return total, fmt.Errorf("roll up %s: %w", l.view(), err)
 			}
 			if n == 0 {
 				break
@@ -150,8 +147,8 @@ func (s *Store) refreshAggregates(ctx context.Context, now time.Time) error {
 			continue
 		}
 		if _, err := s.pool.Exec(ctx, "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)",
-			l.view, from, to); err != nil {
-			return fmt.Errorf("refresh %s: %w", l.view, err)
+			l.view(), from, to); err != nil {
+			return fmt.Errorf("refresh %s: %w", l.view(), err)
 		}
 	}
 	return nil

@@ -77,7 +77,7 @@ func (s *Store) Report(ctx context.Context, since, now time.Time) (Report, error
 		WITH agg AS (
 		    SELECT endpoint_id, location, `+strings.Join(sums, ", ")+`,
 		           max(p50_ms) AS p50, max(p95_ms) AS p95, max(p99_ms) AS p99, max(max_ms) AS max_ms
-		    FROM `+l.view+` WHERE bucket >= $1 AND bucket < $2
+		    FROM `+l.view()+` WHERE bucket >= $1 AND bucket < $2
 		    GROUP BY endpoint_id, location
 		)
 		SELECT e.id, coalesce(e.name, ''), e.url, coalesce(a.location, e.location), `+strings.Join(coalesced, ", ")+`,
@@ -102,7 +102,7 @@ func (s *Store) Report(ctx context.Context, since, now time.Time) (Report, error
 		return rep, fmt.Errorf("read report: %w", err)
 	}
 	var latest *time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT max(bucket) FROM `+l.view+` WHERE bucket >= $1 AND bucket < $2`, rep.From, now).
+	if err := s.pool.QueryRow(ctx, `SELECT max(bucket) FROM `+l.view()+` WHERE bucket >= $1 AND bucket < $2`, rep.From, now).
 		Scan(&latest); err != nil {
 		return rep, fmt.Errorf("read report's latest bucket: %w", err)
 	}

@@ -110,14 +110,14 @@ func (s *Store) Rollups(ctx context.Context, level string, from, to time.Time) (
 		return nil, err
 	}
 	rows, err := s.pool.Query(ctx, `SELECT endpoint_id, location, bucket, `+strings.Join(countColumns, ", ")+
-		`, p50_ms, p95_ms, p99_ms, max_ms FROM `+l.view+
+		`, p50_ms, p95_ms, p99_ms, max_ms FROM `+l.view()+
 		` WHERE bucket >= $1 AND bucket < $2 ORDER BY endpoint_id, location, bucket`, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", l.view, err)
+		return nil, fmt.Errorf("query %s: %w", l.view(), err)
 	}
 	rs, err := pgx.CollectRows(rows, scanRollup)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", l.view, err)
+		return nil, fmt.Errorf("read %s: %w", l.view(), err)
 	}
 	return rs, nil
 }
