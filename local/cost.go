@@ -102,6 +102,12 @@ cost_by_endpoint, cost_line_items over all history.`,
 	f.IntSliceVar(&shardSizes, "shard-sizes", []int{500, 1000, 2000, 5000, 10000}, "checks per shard to model")
 	f.IntSliceVar(&memories, "memory", []int{256, 512, 1024}, "probe memory sizes (MB) to model")
 	f.Float64Var(&cpuMS, "cpu-ms-per-check", 1, "CPU per check for the model's load column")
+	nonNegative(f, "since", &since)
+	nonNegative(f, "fleet-size", &fleetSize)
+	positive(f, "top", &top)
+	positiveEach(f, "shard-sizes", &shardSizes)
+	positiveEach(f, "memory", &memories)
+	positive(f, "cpu-ms-per-check", &cpuMS)
 	return cmd
 }
 

@@ -19,7 +19,7 @@ func ensureDatabase(ctx context.Context, dir string) (string, error) {
 	if u := os.Getenv("DATABASE_URL"); u != "" {
 		return u, nil
 	}
-	c, err := localpg.Start(ctx, dir, localpg.Options{})
+	c, err := startLocal(ctx, dir)
 	if err != nil {
 		return "", fmt.Errorf("local PostgreSQL: %w", err)
 	}
@@ -31,15 +31,28 @@ func ensureDatabase(ctx context.Context, dir string) (string, error) {
 	return u, nil
 }
 
+// startLocal starts (or reuses) the local cluster in dir, keeping its port
+// across restarts, and tells the person what they should know about it.
+func startLocal(ctx context.Context, dir string) (*localpg.Cluster, error) {
+	c, err := localpg.Start(ctx, dir, localpg.Options{})
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range c.Notes() {
+		fmt.Fprintln(os.Stderr, "watcher:", n)
+	}
+	return c, nil
+}
+
 func dbCmd() *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{Use: "db", Short: "Start or stop the local throwaway PostgreSQL cluster"}
 	up := &cobra.Command{
 		Use:   "up",
-		Short: "Start (or reuse) the local cluster and print its DATABASE_URL",
+		Short: "Start (or reuse) the local cluster, on the port it had before, and print its DATABASE_URL",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := localpg.Start(cmd.Context(), dir, localpg.Options{})
+			c, err := startLocal(cmd.Context(), dir)
 			if err != nil {
 				return err
 			}
@@ -52,17 +65,23 @@ func dbCmd() *cobra.Command {
 	}
 	down := &cobra.Command{
 		Use:   "down",
-		Short: "Stop the local cluster (its data stays in the directory)",
+		Short: "Stop the local cluster (its data and port stay in the directory)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := localpg.Start(cmd.Context(), dir, localpg.Options{})
-			if err != nil {
-				return err
+			stopped, err := localpg.StopRunning(cmd.Context(), dir)
+			if err == nil && !stopped {
+				fmt.Fprintf(os.Stderr, "no PostgreSQL running in %s\n", dir)
 			}
-			return c.Stop(cmd.Context())
+			return err
 		},
 	}
 	cmd.PersistentFlags().StringVar(&dir, "data", ".watcher/pg", "directory of the local cluster")
+	checkFlag(cmd.PersistentFlags(), "data", func() string {
+		if dir == "" {
+			return "must not be empty"
+		}
+		return ""
+	})
 	cmd.AddCommand(up, down)
 	return cmd
 }

@@ -3,28 +3,46 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/endpointfile"
 )
 
 func endpointsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "endpoints", Short: "Import and list the monitored endpoints"}
-	var replace bool
+	var replace, force, dryRun bool
 	imp := &cobra.Command{
 		Use:   "import FILE",
-		Short: "Validate a YAML endpoints file and import it; nothing is written if any entry is invalid",
+		Short: "Validate a YAML endpoints file (- for standard input) and import it; nothing is written if any entry is invalid",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := os.ReadFile(args[0])
+			var (
+				data []byte
+				err  error
+				name = args[0]
+			)
+			if name == "-" {
+				name = "standard input"
+				data, err = io.ReadAll(cmd.InOrStdin())
+			} else {
+				data, err = os.ReadFile(args[0])
+			}
 			if err != nil {
 				return err
 			}
 			eps, err := endpointfile.Parse(data, locations())
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return failed(fmt.Errorf("%s: %w", name, err))
+			}
+			if replace && len(eps) == 0 && !force {
+				return usage(fmt.Errorf("%s lists no endpoints: --replace would disable every endpoint; add --force to do that", name))
+			}
+			if dryRun {
+				return printImport(cmd.OutOrStdout(), eps, replace)
 			}
 			st, err := openStore(cmd.Context())
 			if err != nil {
@@ -40,7 +58,10 @@ func endpointsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	imp.Flags().BoolVar(&replace, "replace", false, "make the file the complete set: endpoints not in it are disabled (history kept)")
+	f := imp.Flags()
+	f.BoolVar(&replace, "replace", false, "make the file the complete set: endpoints not in it are disabled (history kept)")
+	f.BoolVar(&force, "force", false, "with --replace, accept a file that lists no endpoints (disabling every endpoint)")
+	f.BoolVar(&dryRun, "dry-run", false, "validate and print what would be imported; needs no database")
 
 	var all, asJSON bool
 	list := &cobra.Command{
@@ -72,4 +93,26 @@ func endpointsCmd() *cobra.Command {
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(imp, list)
 	return cmd
+}
+
+// printImport prints what an import would write, without a database.
+func printImport(w io.Writer, eps []endpoint.Endpoint, replace bool) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tLOCATION\tINTERVAL\tTIMEOUT\tMETHOD\tENABLED\tREGEX\tURL")
+	enabled := 0
+	for _, e := range eps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\n", e.Name, e.Location, e.Interval, e.Timeout, e.Method, e.Enabled, e.Regex, e.URL)
+		if e.Enabled {
+			enabled++
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "valid: %d endpoints (%d enabled); --dry-run, so nothing was imported", len(eps), enabled)
+	if replace {
+		fmt.Fprint(w, "; --replace would disable every endpoint not in the file")
+	}
+	_, err := fmt.Fprintln(w)
+	return err
 }

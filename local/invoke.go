@@ -4,17 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/probe"
+	"github.com/watcher-dev/watcher/internal/spool"
+	"github.com/watcher-dev/watcher/internal/store"
 )
 
 func invokeCmd() *cobra.Command {
 	var (
 		eventFile string
 		retime    bool
+		spoolDir  string
 	)
 	cmd := &cobra.Command{
 		Use:   "invoke fanout|probe --event FILE",
@@ -27,20 +33,47 @@ probe: the shard's location must be one of WATCHER_LOCATIONS (default "home").
 Fixtures carry fixed times, so a replayed fanout event is normally recorded as a missed span
 (delivered too late) and a replayed shard runs every check at once, late.
 --retime moves the fixture to now: the fanout event to the current minute, the shard's
-span to the minute that ends now.`,
+span to the minute that ends now.
+
+A probe ends soon after its span (the span's end, its slowest check's timeout and 10 s to
+write). What it cannot write by then (the database down) goes to the spool (--spool), which
+"watcher replay" writes to the database. The exit code is 1 when checks were neither
+written nor spilled.`,
 		ValidArgs: []string{"fanout", "probe"},
 		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
 			payload, err := os.ReadFile(eventFile)
 			if err != nil {
 				return err
 			}
-			st, err := openStore(cmd.Context())
+			cfg, err := loadLocalConfig(config.OS())
+			if err != nil {
+				return err
+			}
+			log := logger(cfg.logLevel)
+			slog.SetDefault(log)
+			u, err := envDatabaseURL()
+			if err != nil {
+				return err
+			}
+			dir, err := spool.Open(spoolDir)
+			if err != nil {
+				return err
+			}
+			var st *store.Store
+			if args[0] == "fanout" {
+				st, err = connect(ctx, u) // it plans from the database's endpoints
+			} else {
+				// A probe needs the database only to write, and spills what
+				// it cannot write: it runs whether the database answers or not.
+				st, err = store.Open(ctx, u)
+			}
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			f := newFleet(st, nil, quietLogger(), false)
+			f := newFleetWith(cfg, st, dir, log, false)
 			var out []byte
 			switch args[0] {
 			case "fanout":
@@ -49,7 +82,7 @@ span to the minute that ends now.`,
 						return err
 					}
 				}
-				out, err = f.fanout.Invoke(cmd.Context(), payload)
+				out, err = f.fanout.Invoke(ctx, payload)
 				f.wait()
 			case "probe":
 				var sh plan.Shard
@@ -65,21 +98,31 @@ span to the minute that ends now.`,
 				}
 				p, ok := f.probes[probeFunction(sh.Location)]
 				if !ok {
-					return fmt.Errorf("%s: location %q is not one of %v (set WATCHER_LOCATIONS)", eventFile, sh.Location, locations())
+					return usage(fmt.Errorf("%s: location %q is not one of %v (set WATCHER_LOCATIONS)", eventFile, sh.Location, locations()))
 				}
-				ctx, cancel := context.WithTimeout(cmd.Context(), probeTimeout)
+				ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 				defer cancel()
-				out, err = p.Invoke(ctx, payload)
+				out, err = localProbe{p}.Invoke(ctx, payload)
+				var sum probe.Summary
+				if err == nil {
+					err = json.Unmarshal(out, &sum)
+				}
+				f.add(sum, err, false)
 			}
 			if err != nil {
 				return err
 			}
 			fmt.Println(string(out))
-			return nil
+			if _, t := f.status(); t.Spilled > 0 {
+				log.Warn("checks spilled to the spool: `watcher replay` writes them once the database answers",
+					"spilled", t.Spilled, "spool", dir.Path())
+			}
+			return f.lost()
 		},
 	}
 	cmd.Flags().StringVar(&eventFile, "event", "", "event fixture (JSON), e.g. events/scheduled.json")
 	cmd.Flags().BoolVar(&retime, "retime", false, "move the fixture's time to now")
+	cmd.Flags().StringVar(&spoolDir, "spool", ".watcher/spool", "durable spill: checks a probe could not write before it ended, for watcher replay")
 	_ = cmd.MarkFlagRequired("event")
 	return cmd
 }

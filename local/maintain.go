@@ -55,7 +55,7 @@ Safe to interrupt and to run again. Needs the database owner's rights.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := r.Validate(); err != nil {
-				return err
+				return usage(err)
 			}
 			st, err := openStore(cmd.Context())
 			if err != nil {

@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/dev/targets"
+	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/endpointfile"
+	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/spool"
 	"github.com/watcher-dev/watcher/internal/store"
 )
@@ -26,27 +31,52 @@ func runCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the fleet locally: a ticker stands in for EventBridge, fanout and probes run in process",
-		Long: `Run the fleet locally. Every minute a scheduled event reaches the fanout handler,
-which plans the span and invokes the probe handlers in process.
+		Long: `Run the fleet locally. Every minute, on the minute, a scheduled event reaches the fanout
+handler, which plans the span and invokes the probe handlers in process.
 
-Without DATABASE_URL, a throwaway PostgreSQL cluster is started (or reused) under --data.
+--for D fires the events of D minutes (rounded up; at least one, at the next whole minute),
+then waits for their probes: each ends soon after its span (the span's end, its slowest
+check's timeout and 10 s to write), so a run lasts about D, the wait for the first minute,
+and 1.5 minutes more. What a probe cannot write by then (the database down) goes to the
+spool, replayed every minute, at the end, and by the next run or "watcher replay".
+
+Without DATABASE_URL, a throwaway PostgreSQL cluster is started (or reused) under --data,
+and left running: the run ends by saying how to stop it.
 --demo N starts the built-in target farm and imports N demo endpoints against it,
-replacing the configured set.`,
+replacing the configured set; they are disabled again when the run ends.
+
+The functions' WATCHER_* variables (internal/config) and LOG_LEVEL (default WARN) apply;
+unknown WATCHER_* variables are refused. Logs go to stderr, progress to stdout. The exit
+code is 1 when checks were neither written nor spilled.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			u, err := ensureDatabase(ctx, dataDir)
+			cfg, err := loadLocalConfig(config.OS())
 			if err != nil {
 				return err
 			}
-			if err := store.Migrate(ctx, u); err != nil {
+			log := logger(cfg.logLevel)
+			slog.SetDefault(log) // the store's logs too, in the one format
+			local := os.Getenv("DATABASE_URL") == ""
+			raw, err := ensureDatabase(ctx, dataDir)
+			if err != nil {
 				return err
 			}
-			st, err := store.Open(ctx, u)
+			if local {
+				defer stillRunning(dataDir, raw)
+			}
+			u, err := withConnectTimeout(raw)
 			if err != nil {
-				return fmt.Errorf("open database: %w", err)
+				return err
+			}
+			st, err := connect(ctx, u)
+			if err != nil {
+				return err
 			}
 			defer st.Close()
+			if err := store.Migrate(ctx, u, store.WithLogger(log)); err != nil {
+				return err
+			}
 
 			if demo > 0 {
 				srv, err := targets.Start(ctx, farm, targets.Options{})
@@ -63,6 +93,7 @@ replacing the configured set.`,
 				if err != nil {
 					return err
 				}
+				defer disableDemo(st, eps)
 				fmt.Printf("imported %d demo endpoints (%d new, %d updated, %d disabled)\n", len(eps), res.Inserted, res.Updated, res.Disabled)
 			}
 
@@ -71,42 +102,57 @@ replacing the configured set.`,
 				return err
 			}
 			started := time.Now()
-			if err := runFleet(ctx, st, dir, dur); err != nil {
-				return err
-			}
+			f := newFleetWith(cfg, st, dir, log, true)
+			lost := runFleet(ctx, f, cfg, st, dir, dur)
 			if report {
-				return printReport(ctx, st, started)
+				if err := printReport(context.WithoutCancel(ctx), st, started); err != nil {
+					return errors.Join(lost, err)
+				}
 			}
-			return nil
+			return lost
 		},
 	}
 	f := cmd.Flags()
-	f.DurationVar(&dur, "for", 0, "stop dispatching after this long (0: until interrupted), then wait for the probes")
+	f.DurationVar(&dur, "for", 0, "fire a scheduled event every minute for this long, rounded up to whole minutes (at least one event; 0: until interrupted), then wait for the probes")
 	f.IntVar(&demo, "demo", 0, "start the target farm and import this many demo endpoints against it")
 	f.BoolVar(&report, "report", true, "print the report of the run at the end")
 	f.StringVar(&farm, "farm-addr", "127.0.0.1:0", "address of the demo target farm")
 	f.StringVar(&dataDir, "data", ".watcher/pg", "directory of the local PostgreSQL cluster, when DATABASE_URL is unset")
 	f.StringVar(&spoolDir, "spool", ".watcher/spool", "durable spill: checks the database refused when a probe had to end, replayed every minute")
+	nonNegative(f, "for", &dur)
+	nonNegative(f, "demo", &demo)
 	return cmd
 }
 
-// runFleet fires one scheduled event per minute, on the minute, until dur
-// has passed or ctx ends, then waits for the probes it started. Spooled
-// checks are replayed at the start, every minute and at the end.
-func runFleet(ctx context.Context, st *store.Store, dir *spool.Dir, dur time.Duration) error {
-	f := newFleet(st, dir, quietLogger(), true)
+// events is how many scheduled events a run of dur fires, one a minute from
+// the next whole minute: dur in minutes, rounded up, at least one; 0 (dur
+// 0): until interrupted.
+func events(dur time.Duration) int {
+	if dur <= 0 {
+		return 0
+	}
+	return int((dur + time.Minute - 1) / time.Minute)
+}
+
+// runFleet fires one scheduled event per minute, on the minute, events(dur)
+// times or until ctx ends, then waits for the probes it started: each ends
+// by its shardDeadline, soon after its span. Spooled checks are replayed at
+// the start, every minute and at the end. It returns the fleet's losses
+// (fleet.lost).
+func runFleet(ctx context.Context, f *fleet, cfg localConfig, st *store.Store, dir *spool.Dir, dur time.Duration) error {
+	log := f.log
 	replay(ctx, dir, st)
 	start := time.Now()
-	stopAt := time.Time{}
-	if dur > 0 {
-		stopAt = start.Add(dur)
+	next, n := nextMinute(start), events(dur)
+	switch n {
+	case 0:
+		fmt.Printf("fleet running: a scheduled event every minute from %s until interrupted\n", next.Format("15:04:05"))
+	case 1:
+		fmt.Printf("fleet running: one scheduled event, at %s; then waiting for its probes\n", next.Format("15:04:05"))
+	default:
+		fmt.Printf("fleet running: %d scheduled events, one a minute from %s to %s; then waiting for their probes\n",
+			n, next.Format("15:04:05"), next.Add(time.Duration(n-1)*time.Minute).Format("15:04:05"))
 	}
-	next := nextMinute(start)
-	fmt.Printf("fleet running; first scheduled event at %s", next.Format("15:04:05"))
-	if dur > 0 {
-		fmt.Printf(", last before %s", stopAt.Format("15:04:05"))
-	}
-	fmt.Println()
 
 	progress := time.NewTicker(15 * time.Second)
 	defer progress.Stop()
@@ -118,7 +164,7 @@ func runFleet(ctx context.Context, st *store.Store, dir *spool.Dir, dur time.Dur
 		}
 		defer upkeep.Unlock()
 		if _, err := st.Maintain(ctx, store.DefaultRetention, time.Now()); err != nil && ctx.Err() == nil {
-			fmt.Fprintf(os.Stderr, "%s  upkeep: %v\n", time.Now().Format("15:04:05"), err)
+			log.Error("upkeep failed; it runs again in 15 minutes", "err", err)
 		}
 	}
 	go maintain()
@@ -128,10 +174,10 @@ func runFleet(ctx context.Context, st *store.Store, dir *spool.Dir, dur time.Dur
 	defer timer.Stop()
 	var fanouts sync.WaitGroup
 loop:
-	for {
+	for fired := 0; ; {
 		select {
 		case <-ctx.Done():
-			fmt.Println("interrupted; waiting for running probes (their checks are written)")
+			fmt.Println("interrupted; waiting for running probes (what they cannot write is spilled)")
 			break loop
 		case <-progress.C:
 			f.progress(ctx, st, start)
@@ -147,34 +193,67 @@ loop:
 				defer fanouts.Done()
 				sum, err := f.fanout.Run(ctx, scheduled)
 				if err != nil {
-					fmt.Fprintf(os.Stderr, "fanout for %s: %v\n", scheduled.Format("15:04:05"), err)
+					log.Error("fanout failed", "scheduled", scheduled.Format("15:04:05"), "err", err)
 					return
 				}
 				fmt.Printf("%s  fanout: span %s %s, %d endpoints, %d checks in %d shards\n",
 					time.Now().Format("15:04:05"), sum.SpanStart.Format("15:04:05"), sum.Status, sum.Endpoints, sum.Checks, sum.Shards)
 			}(next)
-			next = next.Add(time.Minute)
-			if !stopAt.IsZero() && next.After(stopAt) {
+			if fired++; fired == n {
+				spanEnd := next.Add(cfg.fanout.SpanOffset + plan.SpanLength)
+				fmt.Printf("%s  last scheduled event fired; waiting for the probes of its span, which ends at %s\n",
+					time.Now().Format("15:04:05"), spanEnd.Format("15:04:05"))
 				break loop
 			}
+			next = next.Add(time.Minute)
 			timer.Reset(time.Until(next))
 		}
 	}
 	done := make(chan struct{})
 	go func() { fanouts.Wait(); f.wait(); close(done) }()
+	wctx := context.WithoutCancel(ctx) // interrupted or not, the probes end and what they spilled is written
 	for {
 		select {
 		case <-done:
-			replay(ctx, dir, st)
+			replay(wctx, dir, st)
 			_, t := f.status()
 			fmt.Printf("fleet stopped: %d checks planned, %d done, %d written, %d spilled, %d unwritten, %d missed\n",
 				t.Planned, t.Done, t.Written, t.Spilled, t.Unwritten, t.MissedDeadline+t.MissedRetry)
-			if t.Unwritten > 0 {
-				return fmt.Errorf("%d checks could not be written", t.Unwritten)
+			if spooled(dir) {
+				fmt.Printf("spilled checks wait in %s: the next run or `%s replay --spool %s` writes them\n",
+					dir.Path(), os.Args[0], dir.Path())
 			}
-			return nil
+			return f.lost()
 		case <-progress.C:
-			f.progress(ctx, st, start)
+			f.progress(wctx, st, start)
 		}
 	}
+}
+
+// disableDemo disables the demo endpoints a run imported: their target farm
+// stops with the run, and endpoints left enabled against it would fail
+// every check of the next fleet. (The next `run --demo` replaces them in
+// any case.)
+func disableDemo(st *store.Store, eps []endpoint.Endpoint) {
+	for i := range eps {
+		eps[i].Enabled = false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*store.DefaultConnectTimeout)
+	defer cancel()
+	if _, err := st.ImportEndpoints(ctx, eps, false); err != nil {
+		slog.Error("demo endpoints left enabled; the next `watcher run --demo` replaces them", "err", err)
+		return
+	}
+	fmt.Printf("disabled the %d demo endpoints: their target farm stopped with this run\n", len(eps))
+}
+
+// stillRunning says, at the end of a run, that the local PostgreSQL it
+// started (or reused) keeps running, and how to stop it.
+func stillRunning(dataDir, url string) {
+	stop := os.Args[0] + " db down"
+	if dataDir != ".watcher/pg" {
+		stop += " --data " + dataDir
+	}
+	fmt.Printf("\nStill running: the local PostgreSQL in %s (DATABASE_URL=%s), so that the next run starts at once.\nStop it with: %s\n",
+		dataDir, url, stop)
 }

@@ -44,5 +44,6 @@ fix a reply: ?delay=100ms&status=200&size=2048. Hostile modes for tests: /hang/,
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8089", "listen address")
 	cmd.Flags().IntVar(&demoN, "demo-yaml", 0, "print this many demo endpoints (YAML) against --addr and exit")
+	nonNegative(cmd.Flags(), "demo-yaml", &demoN)
 	return cmd
 }

@@ -9,67 +9,78 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/regex"
 	"gopkg.in/yaml.v3"
 )
 
+// MaxListed is how many problems InvalidError's message lists before it
+// says how many more there are.
+const MaxListed = 20
+
 // Problem is one invalid field of one entry in an endpoints file.
 type Problem struct {
-	Index   int // position in the endpoints list, from 0; -1 for the file itself
-	Field   string
+	Index   int    // position in the endpoints list, from 0; -1 for the file itself
+	Entry   string // the entry's name, else its URL, to find it by; may be empty
+	Field   string // empty for the entry as a whole
 	Message string
 }
 
+// String is the one format of every problem:
+// "endpoints[INDEX] (NAME or URL): FIELD: message".
 func (p Problem) String() string {
-	if p.Index < 0 {
-		return p.Field + ": " + p.Message
+	var b strings.Builder
+	if p.Index >= 0 {
+		fmt.Fprintf(&b, "endpoints[%d]", p.Index)
+		if p.Entry != "" {
+			fmt.Fprintf(&b, " (%s)", p.Entry)
+		}
+		b.WriteString(": ")
 	}
-	return fmt.Sprintf("endpoints[%d].%s: %s", p.Index, p.Field, p.Message)
+	if p.Field != "" {
+		b.WriteString(p.Field + ": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
 }
 
-// InvalidError lists every problem found in an endpoints file.
+// InvalidError lists every problem found in an endpoints file; its message
+// shows the first MaxListed.
 type InvalidError struct{ Problems []Problem }
 
 func (e *InvalidError) Error() string {
-	lines := make([]string, 0, len(e.Problems)+1)
-	lines = append(lines, fmt.Sprintf("invalid endpoints file: %d problem(s)", len(e.Problems)))
-	for _, p := range e.Problems {
+	n := len(e.Problems)
+	lines := []string{fmt.Sprintf("invalid endpoints file: %d problem(s)", n)}
+	for _, p := range e.Problems[:min(n, MaxListed)] {
 		lines = append(lines, "  "+p.String())
 	}
+	if n > MaxListed {
+		lines = append(lines, fmt.Sprintf("  ... and %d more", n-MaxListed))
+	}
 	return strings.Join(lines, "\n")
-}
-
-// entry is one item of the YAML file as written by the operator.
-type entry struct {
-	Name      string              `yaml:"name"`
-	URL       string              `yaml:"url"`
-	Method    string              `yaml:"method"`
-	Headers   map[string]string   `yaml:"headers"`
-	Body      string              `yaml:"body"`
-	BasicAuth *endpoint.BasicAuth `yaml:"basic_auth"`
-	Regex     string              `yaml:"regex"`
-	Interval  yaml.Node           `yaml:"interval"`
-	Timeout   yaml.Node           `yaml:"timeout"`
-	Location  string              `yaml:"location"`
-	Enabled   *bool               `yaml:"enabled"`
 }
 
 var (
 	entryFields     = []string{"name", "url", "method", "headers", "body", "basic_auth", "regex", "interval", "timeout", "location", "enabled"}
 	basicAuthFields = []string{"username", "password_env", "password_secret"}
+	// envName is what password_env may name: a portable environment variable.
+	envName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 )
 
 // Parse reads an endpoints file and validates every entry against the
-// fleet's locations. It returns all problems at once as *InvalidError, and
-// no endpoints unless the whole file is valid.
+// fleet's locations, in one pass: it returns all problems at once as
+// *InvalidError (two entries with one import identity included), and no
+// endpoints unless the whole file is valid.
 func Parse(data []byte, locations []string) ([]endpoint.Endpoint, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -82,16 +93,24 @@ func Parse(data []byte, locations []string) ([]endpoint.Endpoint, error) {
 	var (
 		problems []Problem
 		out      = make([]endpoint.Endpoint, 0, len(list))
-		names    = map[string]int{}
+		keys     = map[string]int{}
 	)
 	for i, node := range list {
-		ep, ps := parseEntry(i, node, locations)
+		at := Problem{Index: i, Entry: label(node)}
+		ep, ps := parseEntry(at, node, locations)
 		problems = append(problems, ps...)
-		if ep.Name != "" {
-			if j, dup := names[ep.Name]; dup {
-				problems = append(problems, Problem{i, "name", fmt.Sprintf("%q already names endpoints[%d]", ep.Name, j)})
+		if ep.Name != "" || ep.URL != "" {
+			if j, dup := keys[ep.Key()]; dup {
+				if ep.Name != "" {
+					at.Field, at.Message = "name", fmt.Sprintf("%q already names endpoints[%d]", ep.Name, j)
+				} else {
+					at.Message = fmt.Sprintf("same endpoint as endpoints[%d] (url, method, headers, body, regex, "+
+						"basic_auth username and location all equal); give one a name", j)
+				}
+				problems = append(problems, at)
+			} else {
+				keys[ep.Key()] = i
 			}
-			names[ep.Name] = i
 		}
 		out = append(out, ep)
 	}
@@ -105,16 +124,20 @@ func endpointsNode(doc *yaml.Node) ([]*yaml.Node, *Problem) {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, &Problem{Index: -1, Field: "endpoints", Message: "file is empty; want a top-level 'endpoints' list"}
 	}
-	root := doc.Content[0]
+	root := deref(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
 		return nil, &Problem{Index: -1, Field: "file", Message: "top level must be a mapping with an 'endpoints' list"}
 	}
 	var list *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		if k := root.Content[i].Value; k != "endpoints" {
-			return nil, &Problem{Index: -1, Field: k, Message: fmt.Sprintf("unknown top-level key (line %d); only 'endpoints' is allowed", root.Content[i].Line)}
+		k := root.Content[i]
+		switch {
+		case k.Value != "endpoints":
+			return nil, &Problem{Index: -1, Field: k.Value, Message: fmt.Sprintf("unknown top-level key (line %d); only 'endpoints' is allowed", k.Line)}
+		case list != nil:
+			return nil, &Problem{Index: -1, Field: "endpoints", Message: fmt.Sprintf("given twice (line %d)", k.Line)}
 		}
-		list = root.Content[i+1]
+		list = deref(root.Content[i+1])
 	}
 	if list == nil || list.Kind != yaml.SequenceNode {
 		return nil, &Problem{Index: -1, Field: "endpoints", Message: "must be a list"}
@@ -122,32 +145,39 @@ func endpointsNode(doc *yaml.Node) ([]*yaml.Node, *Problem) {
 	return list.Content, nil
 }
 
-func parseEntry(i int, node *yaml.Node, locations []string) (endpoint.Endpoint, []Problem) {
+// parseEntry reads one entry field by field, so that every problem names
+// its field, and reports problems as copies of at.
+func parseEntry(at Problem, node *yaml.Node, locations []string) (endpoint.Endpoint, []Problem) {
 	var ps []Problem
 	bad := func(field, format string, args ...any) {
-		ps = append(ps, Problem{i, field, fmt.Sprintf(format, args...)})
+		at.Field, at.Message = field, fmt.Sprintf(format, args...)
+		ps = append(ps, at)
 	}
+	node = deref(node)
 	if node.Kind != yaml.MappingNode {
-		bad("", "must be a mapping (line %d)", node.Line)
+		bad("", "must be a mapping, got %s (line %d)", kind(node), node.Line)
 		return endpoint.Endpoint{}, ps
 	}
-	for _, unknown := range unknownKeys(node, entryFields) {
-		bad(unknown, "unknown field")
-	}
-	var e entry
-	if err := node.Decode(&e); err != nil {
-		bad("", "%v", err)
-		return endpoint.Endpoint{}, ps
+	f := fields(node, "", entryFields, bad)
+	text := func(name string) string {
+		v := f[name]
+		if v == nil || v.ShortTag() == "!!null" {
+			return ""
+		}
+		if v.Kind != yaml.ScalarNode {
+			bad(name, "want a string, got %s (line %d)", kind(v), v.Line)
+			return ""
+		}
+		return v.Value
 	}
 	ep := endpoint.Endpoint{
-		Name:     e.Name,
-		URL:      strings.TrimSpace(e.URL),
-		Method:   strings.ToUpper(e.Method),
-		Headers:  e.Headers,
-		Body:     e.Body,
-		Regex:    e.Regex,
-		Location: e.Location,
-		Enabled:  e.Enabled == nil || *e.Enabled,
+		Name:     text("name"),
+		URL:      strings.TrimSpace(text("url")),
+		Method:   strings.ToUpper(text("method")),
+		Body:     text("body"),
+		Regex:    text("regex"),
+		Location: text("location"),
+		Enabled:  true,
 	}
 	if ep.Method == "" {
 		ep.Method = endpoint.DefaultMethod
@@ -155,31 +185,57 @@ func parseEntry(i int, node *yaml.Node, locations []string) (endpoint.Endpoint, 
 	if ep.Location == "" {
 		ep.Location = endpoint.DefaultLocation
 	}
+	if v := f["enabled"]; v != nil && v.ShortTag() != "!!null" {
+		if err := v.Decode(&ep.Enabled); err != nil || v.Kind != yaml.ScalarNode {
+			bad("enabled", "want true or false, got %s (line %d)", kind(v), v.Line)
+		}
+	}
+	if v := f["headers"]; v != nil && v.ShortTag() != "!!null" {
+		if v.Kind != yaml.MappingNode {
+			bad("headers", "want a mapping of names to values, got %s (line %d)", kind(v), v.Line)
+		} else {
+			h := fields(v, "headers.", nil, bad)
+			ep.Headers = make(map[string]string, len(h))
+			for _, k := range slices.Sorted(maps.Keys(h)) {
+				if h[k].Kind != yaml.ScalarNode {
+					bad("headers."+k, "want a string, got %s (line %d)", kind(h[k]), h[k].Line)
+				} else if msg := checkHeader(k, h[k].Value); msg != "" {
+					bad("headers."+k, "%s", msg)
+				}
+				ep.Headers[k] = h[k].Value
+			}
+		}
+	}
 
 	if msg := checkURL(ep.URL); msg != "" {
 		bad("url", "%s", msg)
 	}
 	if !slices.Contains(endpoint.Methods, ep.Method) {
-		bad("method", "%q is not one of %s", e.Method, strings.Join(endpoint.Methods, ", "))
-	}
-	for k, v := range ep.Headers {
-		if msg := checkHeader(k, v); msg != "" {
-			bad("headers."+k, "%s", msg)
-		}
+		bad("method", "%q is not one of %s", text("method"), strings.Join(endpoint.Methods, ", "))
 	}
 	var err error
-	if ep.Interval, err = duration(&e.Interval, endpoint.DefaultInterval); err != nil {
+	intervalOK := false
+	ep.Interval, err = duration(f["interval"], endpoint.DefaultInterval)
+	switch {
+	case err != nil:
 		bad("interval", "%v", err)
-	} else if ep.Interval < endpoint.MinInterval || ep.Interval > endpoint.MaxInterval {
+	case ep.Interval < endpoint.MinInterval || ep.Interval > endpoint.MaxInterval:
 		bad("interval", "%s is outside %s..%s", ep.Interval, endpoint.MinInterval, endpoint.MaxInterval)
-	} else if ep.Interval%time.Second != 0 {
+	case ep.Interval%time.Second != 0:
 		bad("interval", "%s is not a whole number of seconds", ep.Interval)
+	default:
+		intervalOK = true
 	}
-	if ep.Timeout, err = duration(&e.Timeout, min(endpoint.DefaultTimeout, ep.Interval)); err != nil {
+	// A bad interval is reported once: the timeout is then judged alone.
+	defTimeout := endpoint.DefaultTimeout
+	if intervalOK {
+		defTimeout = min(defTimeout, ep.Interval)
+	}
+	if ep.Timeout, err = duration(f["timeout"], defTimeout); err != nil {
 		bad("timeout", "%v", err)
 	} else if ep.Timeout <= 0 {
 		bad("timeout", "must be positive, got %s", ep.Timeout)
-	} else if ep.Interval > 0 && ep.Timeout > ep.Interval {
+	} else if intervalOK && ep.Timeout > ep.Interval {
 		bad("timeout", "%s is above the interval %s", ep.Timeout, ep.Interval)
 	}
 	if ep.Regex != "" {
@@ -190,23 +246,105 @@ func parseEntry(i int, node *yaml.Node, locations []string) (endpoint.Endpoint, 
 	if !slices.Contains(locations, ep.Location) {
 		bad("location", "%q is not a configured location (have: %s)", ep.Location, strings.Join(locations, ", "))
 	}
-	if e.BasicAuth != nil {
-		for _, unknown := range unknownKeys(valueOf(node, "basic_auth"), basicAuthFields) {
-			bad("basic_auth."+unknown, "unknown field")
-		}
-		ba := *e.BasicAuth
-		ep.BasicAuth = &ba
-		if ba.Username == "" {
-			bad("basic_auth.username", "is required")
-		}
-		if (ba.PasswordEnv == "") == (ba.PasswordSecret == "") {
-			bad("basic_auth", "needs exactly one of password_env or password_secret")
-		}
-		if _, ok := ep.Headers["Authorization"]; ok {
-			bad("headers.Authorization", "conflicts with basic_auth")
-		}
+	if v := f["basic_auth"]; v != nil {
+		ep.BasicAuth = basicAuth(v, &ep, bad)
 	}
 	return ep, ps
+}
+
+// basicAuth reads and checks the basic_auth field of ep.
+func basicAuth(v *yaml.Node, ep *endpoint.Endpoint, bad func(field, format string, args ...any)) *endpoint.BasicAuth {
+	if v.Kind != yaml.MappingNode {
+		bad("basic_auth", "want a mapping with username and password_env or password_secret, got %s (line %d)", kind(v), v.Line)
+		return nil
+	}
+	f := fields(v, "basic_auth.", basicAuthFields, bad)
+	text := func(name string) string {
+		if n := f[name]; n != nil && n.ShortTag() != "!!null" {
+			if n.Kind == yaml.ScalarNode {
+				return n.Value
+			}
+			bad("basic_auth."+name, "want a string, got %s (line %d)", kind(n), n.Line)
+		}
+		return ""
+	}
+	ba := &endpoint.BasicAuth{Username: text("username"), PasswordEnv: text("password_env"), PasswordSecret: text("password_secret")}
+	switch {
+	case ba.Username == "":
+		bad("basic_auth.username", "is required")
+	case strings.Contains(ba.Username, ":"):
+		bad("basic_auth.username", "must not contain a colon")
+	}
+	if (ba.PasswordEnv == "") == (ba.PasswordSecret == "") {
+		bad("basic_auth", "needs exactly one of password_env or password_secret")
+	} else if ba.PasswordEnv != "" && !envName.MatchString(ba.PasswordEnv) {
+		bad("basic_auth.password_env", "%q is not an environment variable name (capital letters, digits and _, not starting with a digit)", ba.PasswordEnv)
+	}
+	if _, ok := ep.Headers["Authorization"]; ok {
+		bad("headers.Authorization", "conflicts with basic_auth")
+	}
+	return ba
+}
+
+// fields returns the values of mapping m by key, reporting keys not in
+// allowed (nil allows any) and keys given twice.
+func fields(m *yaml.Node, prefix string, allowed []string, bad func(field, format string, args ...any)) map[string]*yaml.Node {
+	out := make(map[string]*yaml.Node, len(m.Content)/2)
+	lines := map[string]int{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := m.Content[i]
+		switch {
+		case allowed != nil && !slices.Contains(allowed, k.Value):
+			bad(prefix+k.Value, "unknown field")
+		case out[k.Value] != nil:
+			bad(prefix+k.Value, "given twice (lines %d and %d)", lines[k.Value], k.Line)
+		default:
+			out[k.Value], lines[k.Value] = deref(m.Content[i+1]), k.Line
+		}
+	}
+	return out
+}
+
+// label names an entry for people: its name, else its URL, as written.
+func label(node *yaml.Node) string {
+	node = deref(node)
+	if node.Kind != yaml.MappingNode {
+		return ""
+	}
+	var s string
+	for _, key := range []string{"url", "name"} {
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			if v := deref(node.Content[i+1]); node.Content[i].Value == key && v.Kind == yaml.ScalarNode && v.Value != "" {
+				s = strings.TrimSpace(v.Value)
+			}
+		}
+	}
+	if r := []rune(s); len(r) > 80 {
+		s = string(r[:77]) + "..."
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) || unicode.IsSpace(r) }) {
+		s = strconv.Quote(s)
+	}
+	return s
+}
+
+// kind describes a node for a type error: a list, a mapping, or the scalar.
+func kind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return strconv.Quote(n.Value)
+}
+
+// deref follows an alias (*name) to the node it names.
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 func checkURL(raw string) string {
@@ -253,11 +391,11 @@ func checkHeader(name, value string) string {
 
 // duration reads "30s", "1m" or a bare integer number of seconds.
 func duration(n *yaml.Node, def time.Duration) (time.Duration, error) {
-	if n.Kind == 0 {
+	if n == nil || n.ShortTag() == "!!null" {
 		return def, nil
 	}
 	if n.Kind != yaml.ScalarNode {
-		return 0, fmt.Errorf("want a duration such as 30s or a number of seconds")
+		return 0, fmt.Errorf("want a duration such as 30s or a number of seconds, got %s (line %d)", kind(n), n.Line)
 	}
 	if secs, err := strconv.ParseInt(n.Value, 10, 64); err == nil {
 		return time.Duration(secs) * time.Second, nil
@@ -267,26 +405,4 @@ func duration(n *yaml.Node, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a duration such as 30s or a number of seconds", n.Value)
 	}
 	return d, nil
-}
-
-func unknownKeys(m *yaml.Node, allowed []string) []string {
-	var out []string
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if k := m.Content[i].Value; !slices.Contains(allowed, k) {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-func valueOf(m *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
 }

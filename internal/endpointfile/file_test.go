@@ -3,6 +3,7 @@ package endpointfile
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -101,6 +102,19 @@ func TestParseRejects(t *testing.T) {
 		{"basic auth inline password", `{url: "http://a.example/", basic_auth: {username: u, password: x}}`, "basic_auth.password", "unknown field"},
 		{"header with newline", `{url: "http://a.example/", headers: {X-A: "a\nb"}}`, "headers.X-A", "line break"},
 		{"host header", `{url: "http://a.example/", headers: {host: b}}`, "headers.host", "Host"},
+		{"password env lower case", `{url: "http://a.example/", basic_auth: {username: u, password_env: "lower case!"}}`, "basic_auth.password_env", "not an environment variable name"},
+		{"password env digit first", `{url: "http://a.example/", basic_auth: {username: u, password_env: 1PASS}}`, "basic_auth.password_env", "not an environment variable name"},
+		{"username with colon", `{url: "http://a.example/", basic_auth: {username: "a:b", password_env: P}}`, "basic_auth.username", "colon"},
+		{"interval list", `{url: "http://a.example/", interval: [30]}`, "interval", "got a list"},
+		{"headers list", `{url: "http://a.example/", headers: [a]}`, "headers", "got a list"},
+		{"header value mapping", `{url: "http://a.example/", headers: {X-A: {b: c}}}`, "headers.X-A", "got a mapping"},
+		{"body unquoted json", `{url: "http://a.example/", body: {"ping": 1}}`, "body", "want a string, got a mapping"},
+		{"enabled not bool", `{url: "http://a.example/", enabled: maybe}`, "enabled", `want true or false, got "maybe"`},
+		{"url list", `{url: [a]}`, "url", "want a string, got a list"},
+		{"basic auth username list", `{url: "http://a.example/", basic_auth: {username: [u], password_env: P}}`, "basic_auth.username", "got a list"},
+		{"basic auth not mapping", `{url: "http://a.example/", basic_auth: u}`, "basic_auth", "want a mapping"},
+		{"field twice", `{url: "http://a.example/", interval: 30, interval: 40}`, "interval", "given twice"},
+		{"same endpoint twice", `{url: 'http://ok.example/'}`, "", "same endpoint as endpoints[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,16 +151,58 @@ endpoints:
 	}
 	got := map[string]bool{}
 	for _, p := range inv.Problems {
-		field, _, _ := strings.Cut(p.String(), ":")
-		got[field] = true
+		got[fmt.Sprintf("%d.%s", p.Index, p.Field)] = true
 	}
-	for _, want := range []string{"endpoints[0].url", "endpoints[0].interval", "endpoints[2].location", "endpoints[2].regex"} {
+	for _, want := range []string{"0.url", "0.interval", "2.location", "2.regex"} {
 		if !got[want] {
 			t.Errorf("missing problem %s in:\n%v", want, err)
 		}
 	}
-	if got["endpoints[1].url"] {
+	if got["1.url"] {
 		t.Errorf("valid entry reported: %v", err)
+	}
+}
+
+// TestParseOnePass: a file with a duplicate, a type error and a bad
+// interval reports all three in one format, each once, with the field.
+func TestParseOnePass(t *testing.T) {
+	file := `
+endpoints:
+  - {name: a, url: 'http://a.example/'}
+  - {name: a, url: 'http://b.example/', interval: abc}
+  - {url: 'http://c.example/', headers: [x], enabled: 3}
+  - {url: 'http://c.example/', enabled: false}
+  - {url: 'http://d.example/', basic_auth: {username: u, password_env: "lower case!"}}
+`
+	_, err := Parse([]byte(file), fleet)
+	want := `invalid endpoints file: 6 problem(s)
+  endpoints[1] (a): interval: "abc" is not a duration such as 30s or a number of seconds
+  endpoints[1] (a): name: "a" already names endpoints[0]
+  endpoints[2] (http://c.example/): enabled: want true or false, got "3" (line 5)
+  endpoints[2] (http://c.example/): headers: want a mapping of names to values, got a list (line 5)
+  endpoints[3] (http://c.example/): same endpoint as endpoints[2] (url, method, headers, body, regex, basic_auth username and location all equal); give one a name
+  endpoints[4] (http://d.example/): basic_auth.password_env: "lower case!" is not an environment variable name (capital letters, digits and _, not starting with a digit)`
+	if err == nil || err.Error() != want {
+		t.Errorf("got:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+// TestParseCapsTheMessage: thousands of bad entries list MaxListed problems
+// and say how many more; the error still holds them all.
+func TestParseCapsTheMessage(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("endpoints:\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "  - {url: 'ftp://%d.example/'}\n", i)
+	}
+	_, err := Parse([]byte(b.String()), fleet)
+	var inv *InvalidError
+	if !errors.As(err, &inv) || len(inv.Problems) != 1000 {
+		t.Fatalf("err = %T with %d problems", err, len(inv.Problems))
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != MaxListed+2 || lines[len(lines)-1] != "  ... and 980 more" {
+		t.Errorf("%d lines, last %q", len(lines), lines[len(lines)-1])
 	}
 }
 
@@ -157,6 +213,7 @@ func TestParseFileShape(t *testing.T) {
 		{"list at top", "- url: http://a/", "top level"},
 		{"unknown top key", "endpoint: []", "unknown top-level key"},
 		{"endpoints not list", "endpoints: {url: x}", "must be a list"},
+		{"endpoints twice", "endpoints: []\nendpoints: []", "given twice"},
 		{"duplicate name", "endpoints:\n  - {name: a, url: 'http://a.example/'}\n  - {name: a, url: 'http://b.example/'}", "already names endpoints[0]"},
 	}
 	for _, tt := range tests {

@@ -21,6 +21,7 @@ func FromConfig(c config.Fanout, st Store, inv Invoker, log *slog.Logger) *Handl
 		ProbeMemoryMB: c.ProbeMemoryMB,
 		Plan:          c.Plan,
 		Meter:         app.Meter(c.Common, cost.NominalFanoutMemoryMB),
+		Local:         c.Region == "local",
 	}, st, inv, log, RealClock{})
 }
 

@@ -94,6 +94,9 @@ type Config struct {
 	Meter meter.Config
 	// Parallel bounds concurrent Invoke calls.
 	Parallel int
+	// Local logs missed spans at INFO rather than ERROR: outside AWS the
+	// fleet stops with the laptop, and nothing alarms.
+	Local bool
 }
 
 // Handler plans spans. One Handler serves every invocation of a warm function.
@@ -180,7 +183,7 @@ func (h *Handler) Run(ctx context.Context, scheduled time.Time) (Summary, error)
 		sum.Status = record.SpanMissed
 		detail := fmt.Sprintf("event for %s delivered %s late (limit %s)", scheduled.UTC().Format(time.RFC3339),
 			start.Sub(scheduled).Round(time.Second), h.cfg.MaxDelay)
-		h.log.Error("span missed: its event came too late", "span_start", span.Start, "reason", detail)
+		h.log.Log(ctx, h.missedLevel(), "span missed: its event came too late", "span_start", span.Start, "reason", detail)
 		if err := h.store.RecordMissed(ctx, span.Start, detail); err != nil {
 			h.log.Error("record missed span", "err", err)
 		}
@@ -228,9 +231,11 @@ func (h *Handler) Run(ctx context.Context, scheduled time.Time) (Summary, error)
 }
 
 // recordMissed records as missed the spans before span whose event never
-// came (plan.MissedSpans says which), and returns how many it recorded. The
-// ledger is best effort, like ClaimSpan: when it cannot be read nothing is
-// recorded, and a later event finds the same spans missing.
+// came (plan.MissedSpans says which), says so in one line however many they
+// are (the count and the first and last span), and returns how many it
+// recorded. The ledger is best effort, like ClaimSpan: when it cannot be
+// read or written the rest is not recorded, and a later event finds the
+// same spans missing.
 func (h *Handler) recordMissed(ctx context.Context, span plan.Span, now time.Time) int {
 	from, to := plan.MissedWindow(span)
 	known, err := h.store.LedgerSpans(ctx, from, to)
@@ -238,19 +243,31 @@ func (h *Handler) recordMissed(ctx context.Context, span plan.Span, now time.Tim
 		h.log.Warn("span ledger unreadable; missed spans not looked for", "span_start", span.Start, "err", err)
 		return 0
 	}
+	spans := plan.MissedSpans(known, span, now, h.cfg.SpanOffset, h.cfg.MaxDelay)
 	missed := 0
-	for _, s := range plan.MissedSpans(known, span, now, h.cfg.SpanOffset, h.cfg.MaxDelay) {
+	for _, s := range spans {
 		scheduled := s.Add(-h.cfg.SpanOffset)
 		detail := fmt.Sprintf("no scheduled event for %s arrived by %s (limit %s)",
 			scheduled.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), h.cfg.MaxDelay)
 		if err := h.store.RecordMissed(ctx, s, detail); err != nil {
 			h.log.Error("record missed span", "span_start", s, "err", err)
-			continue
+			break
 		}
-		h.log.Error("span missed: its event never came", "span_start", s)
 		missed++
 	}
+	if missed > 0 {
+		h.log.Log(ctx, h.missedLevel(), "spans missed: their events never came", "spans", missed,
+			"first_span", spans[0], "last_span", spans[missed-1])
+	}
 	return missed
+}
+
+// missedLevel is the level of the lines that report missed spans.
+func (h *Handler) missedLevel() slog.Level {
+	if h.cfg.Local {
+		return slog.LevelInfo
+	}
+	return slog.LevelError
 }
 
 func (h *Handler) endpoints(ctx context.Context, sum *Summary) ([]endpoint.Endpoint, error) {

@@ -187,7 +187,7 @@ func TestRolePrivileges(t *testing.T) {
 		if err := st.RecordMissed(ctx, at.Add(time.Minute), "late"); err != nil {
 			t.Errorf("RecordMissed: %v", err)
 		}
-		// Looking for missed spans reads span_start, and only that column.
+		// Looking for missed spans reads span_start and status, and only those columns.
 		if starts, err := st.LedgerSpans(ctx, at, at.Add(time.Hour)); err != nil || len(starts) != 2 {
 			t.Errorf("LedgerSpans = %v, %v; want the claim and the gap", starts, err)
 		}

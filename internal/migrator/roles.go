@@ -50,8 +50,9 @@ func grants() []grant {
 	return []grant{
 		{migrations.RoleFanout, "SELECT", "endpoints"},
 		{migrations.RoleFanout, "INSERT", "spans"}, // claims and missed spans are ON CONFLICT DO NOTHING
-		// Finding spans whose event never came reads the ledger's starts only.
-		{migrations.RoleFanout, "SELECT (span_start)", "spans"},
+		// Finding spans whose event never came reads the ledger's starts and
+		// statuses (a missed span must not anchor the look-back).
+		{migrations.RoleFanout, "SELECT (span_start, status)", "spans"},
 		{migrations.RoleFanout, "INSERT", "invocations"},
 		// Estimating what endpoints' checks cost reads what recent checks
 		// measured, and no more of them (no status, regex match or address).

@@ -24,8 +24,11 @@ func TooLate(scheduled, now time.Time, maxDelay time.Duration) bool {
 
 // MissedWindow is the stretch [from, to) of span starts that MissedSpans
 // needs from the ledger for span: the look-back before it. The ledger must
-// return the starts within it, oldest first, preceded by the latest start
-// before from if there is one.
+// return the starts within it, oldest first, preceded by its anchor: the
+// latest dispatched span before from, or else the first one within, with
+// nothing before the anchor (see store.LedgerSpans). Spans recorded as missed
+// do not anchor: one recorded for a stale event, long before the fleet first
+// ran, would turn every minute since into a missed span.
 func MissedWindow(span Span) (from, to time.Time) {
 	return span.Start.Add(-MissedLookBack), span.Start
 }
@@ -40,8 +43,11 @@ func MissedWindow(span Span) (from, to time.Time) {
 // nothing before its first entry), within MissedLookBack, and its event
 // would by now be refused as too late, with MissedGrace to spare: an event
 // that may still come, late or out of order, must find its span free rather
-// than already recorded as missed. Starts are compared at the microsecond
-// precision the ledger stores.
+// than already recorded as missed. A gap (a run of absent spans up to the
+// next span in the ledger, or up to span) is returned whole once all of it
+// is past saving, and not before: so an outage is reported once, as one gap,
+// rather than a minute at a time as its last events expire. Starts are
+// compared at the microsecond precision the ledger stores.
 func MissedSpans(known []time.Time, span Span, now time.Time, offset, maxDelay time.Duration) []time.Time {
 	if len(known) == 0 {
 		return nil
@@ -50,14 +56,20 @@ func MissedSpans(known []time.Time, span Span, now time.Time, offset, maxDelay t
 	for _, t := range known {
 		seen[t.UnixMicro()] = true
 	}
-	var missed []time.Time
+	var missed, gap []time.Time
 	from, to := MissedWindow(span)
 	for s := from; s.Before(to); s = s.Add(SpanLength) {
-		scheduled := s.Add(-offset)
-		if !s.After(known[0]) || seen[s.UnixMicro()] || !TooLate(scheduled, now, maxDelay+MissedGrace) {
-			continue
+		switch {
+		case !s.After(known[0]):
+		case seen[s.UnixMicro()]:
+			missed, gap = append(missed, gap...), nil
+		case !TooLate(s.Add(-offset), now, maxDelay+MissedGrace):
+			// This event may still come, and so may every later one: the
+			// gap it ends waits.
+			return missed
+		default:
+			gap = append(gap, s)
 		}
-		missed = append(missed, s)
 	}
-	return missed
+	return append(missed, gap...) // span itself ends the last gap
 }

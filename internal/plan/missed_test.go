@@ -85,24 +85,28 @@ func TestMissedSpans(t *testing.T) {
 		{name: "fresh ledger", known: nil, want: nil},
 		{name: "nothing missed", known: minutes(between(61, 1)...), want: nil},
 		{name: "one missed", known: minutes(append(between(61, 5), 3, 2, 1)...), want: []int{4}},
-		{name: "several missed", known: minutes(7), want: []int{6, 5, 4, 3}},
-		{name: "a span recorded", known: minutes(7, 5), want: []int{6, 4, 3}},
+		{name: "several missed", known: minutes(7, 2), want: []int{6, 5, 4, 3}},
+		{name: "a span recorded", known: minutes(7, 5, 2), want: []int{6, 4, 3}},
 		{name: "events that may still come", known: minutes(3), want: nil},
-		{name: "event exactly MaxDelay+grace late may still come", maxDelay: 3*time.Minute + late - MissedGrace, known: minutes(4), want: nil},
-		{name: "event a nanosecond past MaxDelay+grace is missed", maxDelay: 3*time.Minute + late - MissedGrace - 1, known: minutes(4), want: []int{3}},
-		{name: "spans older than the look-back", known: minutes(90), want: between(60, 3)},
-		{name: "known[0] just before the window", known: minutes(61, 30), want: append(between(60, 31), between(29, 3)...)},
-		{name: "known[0] at the window start", known: minutes(60, 30), want: append(between(59, 31), between(29, 3)...)},
-		{name: "events out of order", known: minutes(6, 1), want: []int{5, 4, 3}},
+		// A gap is reported whole once its last event is past saving.
+		{name: "a gap ending in a span that may still come waits", known: minutes(7), want: nil},
+		{name: "a closed gap goes, a waiting one stays", known: minutes(7, 5), want: []int{6}},
+		{name: "event exactly MaxDelay+grace late may still come", maxDelay: 3*time.Minute + late - MissedGrace, known: minutes(4, 2), want: nil},
+		{name: "event a nanosecond past MaxDelay+grace is missed", maxDelay: 3*time.Minute + late - MissedGrace - 1, known: minutes(4, 2), want: []int{3}},
+		{name: "spans older than the look-back", known: minutes(90, 2), want: between(60, 3)},
+		{name: "spans older than the look-back, gap still open", known: minutes(90), want: nil},
+		{name: "known[0] just before the window", known: minutes(61, 30, 2), want: append(between(60, 31), between(29, 3)...)},
+		{name: "known[0] at the window start", known: minutes(60, 30, 2), want: append(between(59, 31), between(29, 3)...)},
+		{name: "events out of order: the gap waits for minute 2", known: minutes(6, 1), want: nil},
 		{name: "current event late: more predecessors due", late: 100 * time.Second, known: minutes(6, 1), want: []int{5, 4, 3, 2}},
-		{name: "clock behind: later spans not due yet", late: -10 * time.Minute, known: minutes(15), want: []int{14, 13}},
-		{name: "offset zero", offset: -1, known: minutes(5), want: []int{4, 3}},
+		{name: "clock behind: later spans not due yet", late: -10 * time.Minute, known: minutes(15, 12), want: []int{14, 13}},
+		{name: "offset zero", offset: -1, known: minutes(5, 2), want: []int{4, 3}},
 		// With a 45 s offset, a span's event was scheduled 45 s before it
 		// starts: k = 3 is 185 s past it, though only 140 s past its start.
-		{name: "offset nonzero: lateness counts from the scheduled time", offset: 45 * time.Second, known: minutes(5), want: []int{4, 3}},
-		{name: "ledger start off the grid (offset changed)", known: []time.Duration{6 * time.Minute, 4*time.Minute + 40*time.Second}, want: []int{5, 4, 3}},
-		{name: "ledger start off the grid as known[0]", known: []time.Duration{4*time.Minute + 40*time.Second}, want: []int{4, 3}},
-		{name: "ledger at microsecond precision", offset: 10*time.Second + 500, truncate: true, known: minutes(6, 4), want: []int{5, 3}},
+		{name: "offset nonzero: lateness counts from the scheduled time", offset: 45 * time.Second, known: minutes(5, 2), want: []int{4, 3}},
+		{name: "ledger start off the grid (offset changed)", known: []time.Duration{6 * time.Minute, 4*time.Minute + 40*time.Second, 2 * time.Minute}, want: []int{5, 4, 3}},
+		{name: "ledger start off the grid as known[0]", known: []time.Duration{4*time.Minute + 40*time.Second, 2 * time.Minute}, want: []int{4, 3}},
+		{name: "ledger at microsecond precision", offset: 10*time.Second + 500, truncate: true, known: minutes(6, 4, 2), want: []int{5, 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,7 +157,9 @@ func minutesBefore(span Span, starts []time.Time) string {
 // scheduled minutes, takes the span each names through SpanFor, and keeps
 // those within the look-back before span whose event is more than
 // maxDelay+grace old at now, that come after the ledger's first start and
-// that the ledger lacks (compared as stored, to the microsecond).
+// that the ledger lacks (compared as stored, to the microsecond), and
+// whose gap is past saving: every later span the ledger lacks, up to the
+// next one it holds or span, has an event as old.
 func missedBruteForce(known []time.Time, scheduled time.Time, now time.Time, offset, maxDelay time.Duration) []time.Time {
 	span := SpanFor(scheduled, offset)
 	if len(known) == 0 {
@@ -173,17 +179,35 @@ func missedBruteForce(known []time.Time, scheduled time.Time, now time.Time, off
 		if s.UnixNano() <= known[0].UnixNano() {
 			continue
 		}
-		recorded := false
-		for _, k := range known {
-			if k.UnixMicro() == s.UnixMicro() {
-				recorded = true
+		if recorded(known, s) {
+			continue
+		}
+		closed := true
+		for n := m.Add(time.Minute); ; n = n.Add(time.Minute) {
+			next := SpanFor(n, offset).Start
+			if !next.Before(span.Start) || recorded(known, next) {
+				break
+			}
+			if now.UnixNano()-n.UnixNano() <= int64(maxDelay+MissedGrace) {
+				closed = false
+				break
 			}
 		}
-		if !recorded {
+		if closed {
 			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// recorded reports whether known holds s, compared as stored.
+func recorded(known []time.Time, s time.Time) bool {
+	for _, k := range known {
+		if k.UnixMicro() == s.UnixMicro() {
+			return true
+		}
+	}
+	return false
 }
 
 // ledgerSpans answers as the ledger does for [from, to): the starts within,

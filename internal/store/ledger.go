@@ -70,16 +70,26 @@ func (s *Store) Spans(ctx context.Context, since time.Time) ([]Span, error) {
 }
 
 // LedgerSpans returns the starts of the ledger's spans within [from, to),
-// oldest first, preceded by the latest start before from if there is one:
-// what the fanout needs to find the spans whose event never came, in one
-// round trip over the primary key. It reads span_start only, the one column
-// of spans the fanout's role may select.
+// oldest first, preceded by their anchor: what the fanout needs to find the
+// spans whose event never came (plan.MissedWindow), in one round trip over
+// the primary key. The anchor is the latest dispatched span before from, or
+// else the first dispatched span within [from, to), and nothing before it is
+// returned: the look-back starts no earlier than the fleet first ran, and a
+// span recorded as missed (for a stale event, say, replayed days later)
+// anchors nothing. Without a dispatched span there is nothing. It reads
+// span_start and status only, the columns of spans the fanout's role may
+// select.
 func (s *Store) LedgerSpans(ctx context.Context, from, to time.Time) ([]time.Time, error) {
 	rows, err := s.pool.Query(ctx, `
-		(SELECT span_start FROM spans WHERE span_start < $1 ORDER BY span_start DESC LIMIT 1)
+		WITH a AS (
+		    SELECT coalesce(
+		        (SELECT max(span_start) FROM spans WHERE span_start < $1 AND status = $3),
+		        (SELECT min(span_start) FROM spans WHERE span_start >= $1 AND span_start < $2 AND status = $3)) AS start
+		)
+		SELECT start FROM a WHERE start < $1
 		UNION ALL
-		(SELECT span_start FROM spans WHERE span_start >= $1 AND span_start < $2)
-		ORDER BY 1`, from, to)
+		SELECT s.span_start FROM spans s, a WHERE s.span_start >= a.start AND s.span_start >= $1 AND s.span_start < $2
+		ORDER BY 1`, from, to, record.SpanDispatched)
 	if err != nil {
 		return nil, fmt.Errorf("query ledger spans: %w", err)
 	}

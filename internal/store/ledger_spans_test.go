@@ -18,8 +18,12 @@ func TestLedgerSpans(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.RecordMissed(ctx, m(22), "late"); err != nil {
-		t.Fatal(err)
+	// Missed spans: 22 among dispatched ones; -2880 (two days before) and
+	// -40 and -10 for stale events replayed before the fleet first ran.
+	for _, i := range []int{22, -2880, -40, -10} {
+		if err := s.RecordMissed(ctx, m(i), "late"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tests := []struct {
 		name     string
@@ -28,9 +32,12 @@ func TestLedgerSpans(t *testing.T) {
 	}{
 		{"window with the latest before it", m(20), m(23), []time.Time{m(5), m(20), m(21), m(22)}},
 		{"missed spans count as recorded", m(22), m(24), []time.Time{m(21), m(22), m(23)}},
+		{"a missed span does not anchor", m(23), m(30), []time.Time{m(21), m(23)}},
 		{"empty window: only the latest before", m(10), m(20), []time.Time{m(5)}},
 		{"nothing before", m(0), m(1), []time.Time{m(0)}},
-		{"empty ledger part", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), m(0), nil},
+		{"the first dispatched span anchors; stale missed spans before it are left out", m(-30), m(6), []time.Time{m(0), m(5)}},
+		{"a stale missed span two days back anchors nothing", m(-60), m(0), nil},
+		{"no dispatched span at all", m(-3000), m(-1), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

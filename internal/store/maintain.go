@@ -77,7 +77,9 @@ func (s *Store) Maintain(ctx context.Context, r Retention, now time.Time) (Maint
 	if err := s.pool.QueryRow(ctx, "SELECT watcher_ensure_partitions($1)", PartitionDaysAhead).Scan(&res.PartitionsCreated); err != nil {
 		return res, fmt.Errorf("ensure checks partitions: %w", err)
 	}
-	if res.BucketsRolledUp, err = s.RollUp(ctx, now); err != nil {
+	// Buckets still filling are left for the next upkeep: each insert
+	// queues its bucket again anyway, so this only saves recomputing.
+	if res.BucketsRolledUp, err = s.RollUp(ctx, now.Add(-maintainLag)); err != nil {
 		return res, err
 	}
 	if res.Storage == StorageTimescaleDB {
@@ -94,22 +96,24 @@ func (s *Store) Maintain(ctx context.Context, r Retention, now time.Time) (Maint
 	return res, err
 }
 
-// RollUp brings the rollups up to date as of now: on native partitions it
-// recomputes the buckets that received checks and returns how many; on
-// TimescaleDB it refreshes the continuous aggregates (which count nothing).
-func (s *Store) RollUp(ctx context.Context, now time.Time) (int, error) {
+// RollUp brings the rollups of the buckets ending at or before through up
+// to date: on native partitions it recomputes the buckets that received
+// checks and returns how many; on TimescaleDB it refreshes the continuous
+// aggregates (which count nothing). A bucket that receives checks later is
+// recomputed by a later call.
+func (s *Store) RollUp(ctx context.Context, through time.Time) (int, error) {
 	storage, err := s.Storage(ctx)
 	if err != nil {
 		return 0, err
 	}
 	if storage == StorageTimescaleDB {
-		return 0, s.refreshAggregates(ctx, now)
+		return 0, s.refreshAggregates(ctx, through)
 	}
 	total := 0
 	for _, l := range rollups {
 		for {
 			var n int
-			if err := s.pool.QueryRow(ctx, "SELECT watcher_rollup($1, $2, $3)", l.level, now.Add(-maintainLag), l.batch).Scan(&n); err != nil {
+			if err := s.pool.QueryRow(ctx, "SELECT watcher_rollup($1, $2, $3)", l.level, through, l.batch).Scan(&n); err != nil {
 				return total, fmt.Errorf("roll up %s: %w", l.view(), err)
 			}
 			if n == 0 {
@@ -126,7 +130,7 @@ func (s *Store) RollUp(ctx context.Context, now time.Time) (int, error) {
 // recomputes only buckets whose rows changed); a window reaching past them
 // would empty the aggregate there, and one reaching a chunk that a stale
 // replay created would recompute a day from a few stray rows.
-func (s *Store) refreshAggregates(ctx context.Context, now time.Time) error {
+func (s *Store) refreshAggregates(ctx context.Context, through time.Time) error {
 	var oldest *time.Time
 	if err := s.pool.QueryRow(ctx, `
 		SELECT greatest(min(range_start), (SELECT dropped_before FROM raw_horizon))
@@ -139,7 +143,7 @@ func (s *Store) refreshAggregates(ctx context.Context, now time.Time) error {
 	for _, l := range rollups {
 		// The refresh covers whole buckets inside the window and refuses
 		// a window without one.
-		from, to := oldest.Truncate(l.width), now.Add(-maintainLag).Truncate(l.width)
+		from, to := oldest.Truncate(l.width), through.Truncate(l.width)
 		if from.Before(*oldest) {
 			from = from.Add(l.width)
 		}

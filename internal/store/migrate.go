@@ -45,6 +45,9 @@ func MigrateReport(ctx context.Context, url string, opts ...Option) (MigrateResu
 		return res, fmt.Errorf("parse database url: %w", err)
 	}
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
 	var dbOpts []stdlib.OptionOpenDB
 	if bc := o.beforeConnect(); bc != nil {
 		dbOpts = append(dbOpts, stdlib.OptionBeforeConnect(bc))

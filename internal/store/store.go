@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -69,9 +70,17 @@ func (o options) beforeConnect() func(context.Context, *pgx.ConnConfig) error {
 	}
 }
 
+// DefaultConnectTimeout bounds each new connection (TCP, TLS and the
+// startup exchange) when neither the URL's connect_timeout nor
+// PGCONNECT_TIMEOUT sets a bound: a server that accepts the connection and
+// never answers costs a failed query, not a hung process.
+const DefaultConnectTimeout = 5 * time.Second
+
 // Open returns a store on the database at url. It does not connect: the
 // first query does, so a cold start succeeds while the database is down and
-// the caller decides what an unreachable database means.
+// the caller decides what an unreachable database means (Ping tells at
+// once). Each connection attempt is bounded by DefaultConnectTimeout unless
+// the URL says otherwise.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	o := buildOptions(opts)
 	cfg, err := pgxpool.ParseConfig(url)
@@ -86,6 +95,9 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	cfg.ConnConfig.StatementCacheCapacity = 0
 	cfg.ConnConfig.DescriptionCacheCapacity = 16
 	cfg.BeforeConnect = o.beforeConnect()
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
 	if o.maxConns > 0 {
 		cfg.MaxConns = o.maxConns
 	}

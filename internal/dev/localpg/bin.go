@@ -1,8 +1,10 @@
 package localpg
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,4 +113,53 @@ func HasLibrary(name string) bool {
 	}
 	_, err = os.Stat(filepath.Join(filepath.Dir(bin), "lib", name+".so"))
 	return err == nil
+}
+
+// serverFor returns bin, or when the cluster in data was made by another
+// major version than bin's, that version's installation under root (Debian
+// keeps older majors installed beside the new). Without either it says what
+// to do. A data directory without a cluster yet takes bin.
+func serverFor(ctx context.Context, data, bin, root string) (string, error) {
+	made, err := os.ReadFile(filepath.Join(data, "PG_VERSION"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return bin, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	want := strings.TrimSpace(string(made))
+	have, err := majorVersion(ctx, bin)
+	if err != nil || have == want {
+		return bin, err
+	}
+	if alt := filepath.Join(root, want, "bin"); root != "" && hasAll(alt, serverBinaries) {
+		return alt, nil
+	}
+	dir := filepath.Dir(data)
+	return "", fmt.Errorf("the cluster in %s was made by PostgreSQL %s, but the installed server (%s) is PostgreSQL %s: "+
+		"install PostgreSQL %s beside it (Debian: apt-get install postgresql-%s), upgrade the cluster with pg_upgrade, "+
+		"or remove %s to start afresh (its data is lost)", dir, want, bin, have, want, want, dir)
+}
+
+// majorVersion asks the postgres binary in bin for its major version as
+// PG_VERSION writes it: "16", or "9.6" before PostgreSQL 10.
+func majorVersion(ctx context.Context, bin string) (string, error) {
+	out, err := exec.CommandContext(ctx, filepath.Join(bin, "postgres"), "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", filepath.Join(bin, "postgres"), err)
+	}
+	// "postgres (PostgreSQL) 16.4 (Debian 16.4-1.pgdg120+1)"
+	_, after, _ := strings.Cut(string(out), ")")
+	parts := strings.SplitN(strings.Fields(after + " ?")[0], ".", 3)
+	if n, err := strconv.Atoi(parts[0]); err == nil && n < 10 && len(parts) > 1 {
+		return parts[0] + "." + parts[1], nil
+	}
+	return parts[0], nil
+}
+
+// replacedBinary reports whether process pid runs a program file that has
+// since been replaced or removed, as an upgrade of its package does.
+func replacedBinary(pid int) bool {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	return err == nil && strings.HasSuffix(exe, " (deleted)")
 }

@@ -143,3 +143,34 @@ func TestCompareVersions(t *testing.T) {
 		})
 	}
 }
+
+// TestReplacedBinary: a process whose program file was replaced (as a
+// package upgrade does) is told from one whose file is still there.
+func TestReplacedBinary(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip(err)
+	}
+	data, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := filepath.Join(t.TempDir(), "server")
+	if err := os.WriteFile(prog, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(prog, "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	if replacedBinary(cmd.Process.Pid) {
+		t.Error("a process whose program is in place reported replaced")
+	}
+	if err := os.Remove(prog); err != nil {
+		t.Fatal(err)
+	}
+	if !replacedBinary(cmd.Process.Pid) {
+		t.Error("a process whose program was removed not reported replaced")
+	}
+}

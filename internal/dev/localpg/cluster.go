@@ -79,6 +79,7 @@ type Cluster struct {
 	port     int
 	pickPort bool   // the port was ours to choose, so a clash may retry another
 	proc     *child // nil when detached, reused or stopped
+	notes    []string
 }
 
 // Start returns a running cluster in dir: it runs initdb when dir holds no
@@ -119,6 +120,14 @@ func Start(ctx context.Context, dir string, opts Options) (*Cluster, error) {
 	if err := prepareDir(dir, cred); err != nil {
 		return nil, err
 	}
+	// A cluster opens only with the major version that made it.
+	root := debianRoot
+	if opts.BinDir != "" {
+		root = ""
+	}
+	if c.bin, err = serverFor(ctx, c.dataDir(), c.bin, root); err != nil {
+		return nil, err
+	}
 	if err := c.initdb(ctx); err != nil {
 		return nil, err
 	}
@@ -132,12 +141,94 @@ func Start(ctx context.Context, dir string, opts Options) (*Cluster, error) {
 			return nil, fmt.Errorf("reuse server running in %s (pid %d, port %d): %w", dir, pid, port, err)
 		}
 		c.log.Info("reusing running postgres", "dir", dir, "port", port, "pid", pid)
+		if replacedBinary(pid) {
+			c.note(fmt.Sprintf("the server running in %s (pid %d) runs a program file replaced since it started "+
+				"(PostgreSQL was upgraded): stop it and start again to run the installed one (watcher db down; watcher db up)", dir, pid))
+		}
 		return c, nil
+	}
+	// Keep the port of the last start, so that a DATABASE_URL exported
+	// then still works, unless someone else has taken it meanwhile.
+	if saved := c.savedPort(); c.pickPort && saved != 0 {
+		if portFree(ctx, saved) {
+			c.port = saved
+		} else {
+			c.note(fmt.Sprintf("port %d, where the cluster in %s listened before, is taken: it moves to another; export its new DATABASE_URL", saved, dir))
+		}
 	}
 	if err := c.StartServer(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// note records something the person who started the cluster should know.
+func (c *Cluster) note(msg string) {
+	c.log.Warn(msg)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.notes = append(c.notes, msg)
+}
+
+// Notes says what Start found that the person who started the cluster
+// should know: a port taken meanwhile, a server binary since upgraded.
+func (c *Cluster) Notes() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.notes)
+}
+
+// savedPort is the port the cluster was last started on (its settings file
+// keeps it), or 0.
+func (c *Cluster) savedPort() int {
+	b, err := os.ReadFile(filepath.Join(c.dataDir(), "watcher.conf"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == "port" {
+			if p, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && p > 0 && p < 65536 {
+				return p
+			}
+		}
+	}
+	return 0
+}
+
+// StopRunning stops the server running in dir, if any, with a fast
+// shutdown, and waits for it to exit. Unlike Start followed by Stop it
+// never starts one, and it needs no server binaries (of any version). It
+// reports whether a server was running.
+func StopRunning(ctx context.Context, dir string) (bool, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false, fmt.Errorf("resolve cluster dir: %w", err)
+	}
+	c := &Cluster{dir: dir}
+	pid, _, ok := c.running()
+	if !ok {
+		return false, nil
+	}
+	// SIGINT is PostgreSQL's fast shutdown; the server removes its pid file
+	// when it has stopped.
+	if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
+		return true, fmt.Errorf("stop postgres in %s (pid %d): %w", dir, pid, err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, readyTimeout)
+		defer cancel()
+	}
+	for {
+		if _, _, ok := c.running(); !ok {
+			return true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return true, fmt.Errorf("stop postgres in %s (pid %d): %w", dir, pid, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func (c *Cluster) dataDir() string { return filepath.Join(c.dir, "data") }

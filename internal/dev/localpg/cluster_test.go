@@ -2,6 +2,8 @@ package localpg_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -280,4 +282,64 @@ func poolMode(ctx context.Context, t *testing.T, b *localpg.Bouncer) string {
 		t.Fatal(err)
 	}
 	return ""
+}
+
+// TestPortKeptAcrossStarts: a cluster stopped and started again by another
+// process (watcher db down, db up) keeps its port, so an exported
+// DATABASE_URL still works; when someone took the port meanwhile it moves
+// and says so.
+func TestPortKeptAcrossStarts(t *testing.T) {
+	ctx := testContext(t)
+	dir := filepath.Join(serverDir(t), "pg")
+	c, err := localpg.Start(ctx, dir, localpg.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = localpg.StopRunning(context.Background(), dir) })
+	port := c.Port()
+	if stopped, err := localpg.StopRunning(ctx, dir); err != nil || !stopped {
+		t.Fatalf("StopRunning = %t, %v; want a stopped server", stopped, err)
+	}
+	if stopped, err := localpg.StopRunning(ctx, dir); err != nil || stopped {
+		t.Fatalf("second StopRunning = %t, %v; want nothing to stop", stopped, err)
+	}
+	again, err := localpg.Start(ctx, dir, localpg.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Port() != port || len(again.Notes()) != 0 {
+		t.Fatalf("restarted on port %d (notes %q), want %d", again.Port(), again.Notes(), port)
+	}
+	if err := again.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", fmt.Sprintf("%s:%d", localpg.Host, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	moved, err := localpg.Start(ctx, dir, localpg.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(moved.Notes(), "\n")
+	if moved.Port() == port || !strings.Contains(notes, fmt.Sprintf("port %d", port)) || !strings.Contains(notes, "taken") {
+		t.Errorf("with port %d taken: started on %d, notes %q", port, moved.Port(), notes)
+	}
+}
+
+func TestStartRefusesAnotherMajorVersion(t *testing.T) {
+	dir := serverDir(t)
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data", "PG_VERSION"), []byte("9.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := localpg.Start(testContext(t), dir, localpg.Options{DieWithProcess: true})
+	if err == nil || !strings.Contains(err.Error(), "made by PostgreSQL 9.1") || !strings.Contains(err.Error(), "pg_upgrade") {
+		t.Fatalf("Start error = %v, want the version mismatch and what to do", err)
+	}
 }

@@ -234,6 +234,17 @@ func freePort(ctx context.Context) (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// portFree reports whether nobody listens on the loopback port.
+func portFree(ctx context.Context, port int) bool {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", fmt.Sprintf("%s:%d", Host, port))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
+}
+
 // portTaken reports whether a start failed because the port was in use.
 func portTaken(logPath string) bool {
 	tail := logTail(logPath)
