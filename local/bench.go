@@ -61,7 +61,7 @@ make bench writes it) into the table. Needs taskset (util-linux), PostgreSQL and
 	f.StringVar(&opt.Micro, "micro", "", "go test -bench output to fold into the table")
 	f.StringVar(&child, "child", "", "run one measured child (JSON); used by bench itself")
 	_ = f.MarkHidden("child")
-	cmd.AddCommand(benchSandboxCmd(), benchSandboxExecCmd())
+	cmd.AddCommand(benchSandboxCmd(), benchSandboxExecCmd(), benchIngestCmd())
 	return cmd
 }
 
@@ -170,6 +170,57 @@ func benchSandboxExecCmd() *cobra.Command {
 		Args:   cobra.ArbitraryArgs, // the emulator may pass a handler name
 		RunE:   func(*cobra.Command, []string) error { return bench.SandboxExec() },
 	}
+}
+
+func benchIngestCmd() *cobra.Command {
+	var (
+		opt    bench.IngestOptions
+		key    string
+		fillMB int64
+	)
+	cmd := &cobra.Command{
+		Use:   "ingest",
+		Short: "Measure sustained ingest into a PostgreSQL limited to 1 GB of memory, per order of the unique key (issue 12)",
+		Long: `Measure whether ingest keeps up as the tables grow: 10,000 endpoints every 5 s (2,000 rows/s) written
+with store.WriteChecks, one batch per shard per second from --shards concurrent writers, into a throwaway
+PostgreSQL whose processes all live in a cgroup v1 memory group of --memory MiB (its page cache counts
+against the limit, as on a db.t4g.micro), with shared_buffers 256MB and fsync, synchronous_commit and
+full_page_writes on. The run's partition is first bulk-loaded server-side, in planned-instant order, to
+--fill MiB of rows and indexes (past the limit), then the load is offered for --for.
+
+It prints, per 10 s interval, rows/s offered and stored, rows behind, write latency p50 / p99 / max, WAL
+and full-page images, blocks read and written, checkpoints and the group's memory; then the partition's
+sizes, the group's peak, and the store's read queries on the filled table with the scans they chose.
+--key both runs the current key (endpoint_id, location, planned_at) and time first (planned_at,
+endpoint_id, location), each in a fresh cluster and group. It fails when the stored rate of any interval
+fell below the offered rate or rows were left unstored.
+
+Needs root, a writable cgroup v1 memory controller and PostgreSQL's server binaries; about 12 minutes a
+key order with the defaults, and some 6 GB of disk.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch key {
+			case "both":
+				opt.Keys = bench.IngestKeys
+			default:
+				opt.Keys = []string{key}
+			}
+			opt.FillBytes = fillMB << 20
+			return bench.RunIngest(cmd.Context(), opt)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&key, "key", "both", "order of the unique key: endpoint-first, time-first or both")
+	f.IntVar(&opt.Endpoints, "endpoints", 10_000, "endpoints offered")
+	f.DurationVar(&opt.Interval, "interval", 5*time.Second, "every endpoint's interval")
+	f.IntVar(&opt.Shards, "shards", 10, "concurrent writers (probe shards), one batch each per second")
+	f.IntVar(&opt.BatchSize, "batch", config.DefaultBatchSize, "rows per WriteChecks at most")
+	f.DurationVar(&opt.Duration, "for", 6*time.Minute, "how long the load is offered (a timed checkpoint comes every 5 min)")
+	f.DurationVar(&opt.Every, "every", 10*time.Second, "reporting interval")
+	f.Int64Var(&fillMB, "fill", 3072, "MiB of rows and indexes bulk-loaded into the live partition first")
+	f.IntVar(&opt.MemoryMB, "memory", 1024, "memory limit of PostgreSQL's cgroup, MiB")
+	f.StringVar(&opt.SharedBuffers, "shared-buffers", "256MB", "PostgreSQL's shared_buffers")
+	return cmd
 }
 
 // intList parses "1, 2,3".

@@ -20,7 +20,7 @@ import (
 //
 // It needs only INSERT on checks, so a probe's role can be limited to
 // that: no RETURNING and no conflict target, which would need SELECT. The
-// only unique constraint on checks is (endpoint_id, location, planned_at).
+// only unique constraint on checks is (planned_at, endpoint_id, location).
 func (s *Store) WriteChecks(ctx context.Context, batch []record.Check) (inserted int, err error) {
 	if len(batch) == 0 {
 		return 0, nil
