@@ -108,6 +108,9 @@ func (s *Store) Report(ctx context.Context, since, now time.Time) (Report, error
 	}
 	if latest != nil {
 		rep.Through = latest.UTC().Add(l.width)
+		if rep.Through.After(now) { // a bucket still filling
+			rep.Through = now.UTC()
+		}
 	}
 	return rep, nil
 }
