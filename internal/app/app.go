@@ -27,6 +27,7 @@ import (
 	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/meter"
 	"github.com/watcher-dev/watcher/internal/rdsauth"
+	"github.com/watcher-dev/watcher/internal/secrets"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -118,7 +119,9 @@ func OpenStore(ctx context.Context, awsCfg aws.Config, c config.Common, opts ...
 		}
 		opts = append(opts, store.WithPassword(store.PasswordFunc(pw)))
 	case c.DatabasePasswordSecretARN != "":
-		opts = append(opts, store.WithPassword(SecretPassword(secretsmanager.NewFromConfig(awsCfg), c.DatabasePasswordSecretARN)))
+		// The secret's region, which for a function in another region
+		// (an intranet probe elsewhere) is not its own.
+		opts = append(opts, store.WithPassword(SecretPassword(secrets.NewRegional(awsCfg), c.DatabasePasswordSecretARN)))
 	}
 	st, err := store.Open(ctx, c.DatabaseURL, opts...)
 	if err != nil {

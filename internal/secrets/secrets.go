@@ -38,7 +38,13 @@ type cached struct {
 }
 
 // New returns a resolver; sm may be nil where no Secrets Manager is configured.
+// An SDK client (*secretsmanager.Client) is taken as the client of its own
+// region and wrapped in a Regional, so that a secret named by the ARN of
+// another region is read in that region.
 func New(env func(string) (string, bool), sm SecretsManager) *Resolver {
+	if c, ok := sm.(*secretsmanager.Client); ok && c != nil {
+		sm = RegionalFrom(c)
+	}
 	return &Resolver{env: env, sm: sm, now: time.Now, cache: map[string]cached{}}
 }
 

@@ -83,7 +83,11 @@ func costFixture(t *testing.T, s *store.Store) (a, b, c int64) {
 	for _, i := range []record.Invocation{
 		inv(cost.FunctionFanout, "", s0, 0, 0.0005), inv(cost.FunctionProbe, "home", s0, 1, 0.0005),
 		inv(cost.FunctionFanout, "", costSpan1, 0, 0.0001),
-		inv(cost.FunctionProbe, "home", costSpan1, 7, 0.0005), inv(cost.FunctionProbe, "home", costSpan1, 6, 0.0004),
+		inv(cost.FunctionProbe, "home", costSpan1, 7, 0.0005), func() record.Invocation {
+			i := inv(cost.FunctionProbe, "home", costSpan1, 6, 0.0004)
+			i.Shard = ptr(1) // a second shard of the span: another invocation
+			return i
+		}(),
 		inv(cost.FunctionProbe, "eu", costSpan1, 2, 0.0003),
 		inv(cost.FunctionFanout, "", s2, 0, 0.0001), inv(cost.FunctionProbe, "home", s2, 13, 0.0006),
 		inv(cost.FunctionFanout, "", s3, 0, 0.00005),

@@ -9,8 +9,11 @@ import (
 	"github.com/watcher-dev/watcher/internal/record"
 )
 
-// RecordInvocation stores one invocation. Like WriteChecks it needs only
-// INSERT on its table.
+// RecordInvocation stores one invocation, once: an invocation recorded again
+// (a redelivered queue message, a retried write) is identified by its
+// function, location, region, shard and start (the unique index
+// invocations_key) and inserts nothing. Like WriteChecks it needs only INSERT
+// on its table: ON CONFLICT DO NOTHING names no conflict target.
 func (s *Store) RecordInvocation(ctx context.Context, inv record.Invocation) error {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO invocations (function, location, region, arch, memory_mb, shard, span_start,
@@ -22,7 +25,8 @@ func (s *Store) RecordInvocation(ctx context.Context, inv record.Invocation) err
 		VALUES ($1, nullif($2, ''), nullif($3, ''), nullif($4, ''), $5, $6, $7,
 		        $8, $9, $10, $11, $12, $13, $14, $15, $16, nullif($17, ''),
 		        $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30,
-		        $31, $32)`,
+		        $31, $32)
+		ON CONFLICT DO NOTHING`,
 		inv.Function, inv.Location, inv.Region, inv.Arch, inv.MemoryMB, inv.Shard, inv.SpanStart,
 		inv.StartedAt, record.MS(inv.Duration), inv.Billed.Milliseconds(), inv.ChecksPlanned, inv.ChecksDone,
 		inv.ChecksWritten, inv.ChecksUnwritten, inv.PayloadBytes, inv.CostUSD, inv.Error,
