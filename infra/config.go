@@ -37,10 +37,17 @@ type Config struct {
 	// Intranets adds a VPC-attached probe location per entry.
 	Intranets []Intranet `json:"intranets"`
 
-	FanoutMemoryMB  int `json:"fanoutMemoryMB"`
-	ProbeMemoryMB   int `json:"probeMemoryMB"`
-	DrainMemoryMB   int `json:"drainMemoryMB"`
-	MigrateMemoryMB int `json:"migrateMemoryMB"`
+	FanoutMemoryMB int `json:"fanoutMemoryMB"`
+	// FanoutReservedConcurrency is reserved for the fanout alone, so that
+	// probes filling the account's concurrency cannot throttle it (a
+	// throttled fanout plans its span late or never). About two run at once
+	// (an invocation lasts its span and then some), so 3 leaves room for a
+	// retry. 0 reserves none: an account whose quota is 10, as new accounts'
+	// are, may reserve nothing (Lambda keeps a minimum unreserved).
+	FanoutReservedConcurrency int `json:"fanoutReservedConcurrency"`
+	ProbeMemoryMB             int `json:"probeMemoryMB"`
+	DrainMemoryMB             int `json:"drainMemoryMB"`
+	MigrateMemoryMB           int `json:"migrateMemoryMB"`
 
 	ShardMaxChecks int      `json:"shardMaxChecks"` // WATCHER_SHARD_MAX_CHECKS
 	SpanOffset     Duration `json:"spanOffset"`     // WATCHER_SPAN_OFFSET
@@ -73,6 +80,12 @@ type Config struct {
 	// in when NATGateways is 0 (each zone is billed per endpoint); 2 keeps
 	// them through the loss of a zone, as natGateways=2 does.
 	EndpointZones int `json:"endpointZones"`
+	// AvailabilityZones names the two zones of the home VPC (and so of the
+	// database and the RDS Proxy); empty: the region's first two. RDS Proxy
+	// is not offered in some zones (rdsProxyMissingZones), and which name is
+	// which zone differs per account, which synth cannot look up: in those
+	// regions the zones must be named.
+	AvailabilityZones []string `json:"availabilityZones"`
 
 	// DrainConcurrency caps concurrent drain invocations, so that replaying a
 	// backlog does not crowd the database.
@@ -182,34 +195,36 @@ const probeMargin = 30 * time.Second
 // Defaults are the values of absent keys.
 func Defaults() Config {
 	return Config{
-		HomeRegion:               "eu-west-1",
-		Prefix:                   "watcher",
-		AssetDir:                 "bin",
-		ProbeRegions:             []string{},
-		Intranets:                []Intranet{},
-		FanoutMemoryMB:           256,
-		ProbeMemoryMB:            512,
-		DrainMemoryMB:            256,
-		MigrateMemoryMB:          256,
-		ShardMaxChecks:           5000,
-		SpanOffset:               Duration(10 * time.Second),
-		MaxDelay:                 Duration(2 * time.Minute),
-		MaxCheckTimeout:          Duration(300 * time.Second),
-		LogRetentionDays:         30,
-		AlarmEmail:               "",
-		SecretPrefix:             "watcher/basic-auth/",
-		DBInstanceClass:          "t4g.micro",
-		DBAllocatedStorageGiB:    20,
-		DBMaxAllocatedStorageGiB: 100,
-		DBBackupRetentionDays:    7,
-		DBDeletionProtection:     true,
-		DBMultiAZ:                false,
-		NATGateways:              0,
-		EndpointZones:            1,
-		DrainConcurrency:         2,
-		QueueMaxReceiveCount:     50,
-		Retention:                Retention{},
-		Database:                 Database{Mode: DatabaseRDS},
+		HomeRegion:                "eu-west-1",
+		Prefix:                    "watcher",
+		AssetDir:                  "bin",
+		ProbeRegions:              []string{},
+		Intranets:                 []Intranet{},
+		FanoutMemoryMB:            256,
+		FanoutReservedConcurrency: 3,
+		ProbeMemoryMB:             512,
+		DrainMemoryMB:             256,
+		MigrateMemoryMB:           256,
+		ShardMaxChecks:            5000,
+		SpanOffset:                Duration(10 * time.Second),
+		MaxDelay:                  Duration(2 * time.Minute),
+		MaxCheckTimeout:           Duration(300 * time.Second),
+		LogRetentionDays:          30,
+		AlarmEmail:                "",
+		SecretPrefix:              "watcher/basic-auth/",
+		DBInstanceClass:           "t4g.micro",
+		DBAllocatedStorageGiB:     20,
+		DBMaxAllocatedStorageGiB:  100,
+		DBBackupRetentionDays:     7,
+		DBDeletionProtection:      true,
+		DBMultiAZ:                 false,
+		NATGateways:               0,
+		EndpointZones:             1,
+		AvailabilityZones:         []string{},
+		DrainConcurrency:          2,
+		QueueMaxReceiveCount:      50,
+		Retention:                 Retention{},
+		Database:                  Database{Mode: DatabaseRDS},
 	}
 }
 
@@ -491,6 +506,10 @@ func (c *Config) validate() []string {
 	if c.EndpointZones < 1 || c.EndpointZones > 2 {
 		bad("endpointZones: %d is outside 1..2", c.EndpointZones)
 	}
+	if c.FanoutReservedConcurrency < 0 || c.FanoutReservedConcurrency > 100 {
+		bad("fanoutReservedConcurrency: %d is outside 0..100 (0: none)", c.FanoutReservedConcurrency)
+	}
+	p = append(p, c.validateZones()...)
 	if c.DrainConcurrency < 2 || c.DrainConcurrency > 1000 {
 		bad("drainConcurrency: %d is outside 2..1000", c.DrainConcurrency)
 	}
@@ -499,6 +518,53 @@ func (c *Config) validate() []string {
 	}
 	p = append(p, c.Retention.validate()...)
 	p = append(p, c.validateDatabase()...)
+	return p
+}
+
+// rdsProxyMissingZones are the zone ids, per region, where RDS Proxy is not
+// offered (AWS documents them under the RDS Proxy's limitations). A zone's
+// name (us-east-1a) maps to a different zone id (use1-az3) in every
+// account, and synth has no account to ask, so a home VPC in these regions
+// needs its zones named.
+var rdsProxyMissingZones = map[string][]string{
+	"us-east-1": {"use1-az3"},
+	"us-west-1": {"usw1-az2"},
+}
+
+// validateZones checks availabilityZones: two distinct zones of the home
+// region, required where RDS Proxy is missing from some zone, and only
+// where the stack makes the VPC.
+func (c *Config) validateZones() []string {
+	var p []string
+	bad := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
+	zones := c.AvailabilityZones
+	if c.Database.External() {
+		if len(zones) > 0 {
+			bad("availabilityZones: shapes the VPC the stack makes, and with database mode external it makes none (your subnetIds decide the zones)")
+		}
+		return p
+	}
+	if len(zones) == 0 {
+		if missing := rdsProxyMissingZones[c.HomeRegion]; len(missing) > 0 {
+			bad("availabilityZones: RDS Proxy is not offered in %s of %s, and which zone name that is differs per account: "+
+				"name two zones of the home VPC, e.g. -c availabilityZones='[\"%sa\",\"%sb\"]', from "+
+				"aws ec2 describe-availability-zones --region %s --query 'AvailabilityZones[?ZoneId!=`%s`].[ZoneName,ZoneId]'",
+				strings.Join(missing, ", "), c.HomeRegion, c.HomeRegion, c.HomeRegion, c.HomeRegion, missing[0])
+		}
+		return p
+	}
+	if len(zones) != 2 {
+		bad("availabilityZones: %d zones, want 2 (the VPC's, the database's and the proxy's)", len(zones))
+	}
+	zoneRe := regexp.MustCompile(`^` + regexp.QuoteMeta(c.HomeRegion) + `[a-z]$`)
+	for i, z := range zones {
+		if !zoneRe.MatchString(z) {
+			bad("availabilityZones: %q is not a zone name of the home region %s, such as %sa", z, c.HomeRegion, c.HomeRegion)
+		}
+		if slices.Contains(zones[:i], z) {
+			bad("availabilityZones: %s is listed twice", z)
+		}
+	}
 	return p
 }
 

@@ -91,12 +91,12 @@ func (h *homeStack) externalDatabase(cfg *Config) {
 			},
 		})
 	}
-	e.caLayer = awslambda.NewLayerVersion(stack, jsii.String("DatabaseCA"), &awslambda.LayerVersionProps{
-		Code:                    awslambda.Code_FromAsset(jsii.String(caLayerDir(stack, d.CACertificate)), nil),
-		CompatibleRuntimes:      &[]awslambda.Runtime{awslambda.Runtime_PROVIDED_AL2023()},
-		CompatibleArchitectures: &[]awslambda.Architecture{awslambda.Architecture_ARM_64()},
-		Description:             jsii.String("Watcher: CA certificate of the database server, at " + caPath),
-	})
+	pemBytes, err := readCACertificate(d.CACertificate)
+	if err != nil {
+		// Config validation has read the file already: a race.
+		panic(fmt.Sprintf("database.caCertificate: %v", err))
+	}
+	e.caLayer = caLayer(stack, pemBytes, "Watcher: CA certificate of the database server, at "+caPath)
 	if d.PeerCidr != "" {
 		e.peer = awsec2.Peer_Ipv4(jsii.String(d.PeerCidr))
 	}
@@ -110,14 +110,20 @@ func (h *homeStack) externalDatabase(cfg *Config) {
 	h.ext = e
 }
 
-// caLayerDir writes the layer's content, the CA certificate at caPath, into
-// the cloud assembly's directory, from which the asset is staged. Config
-// validation has read the file already, so a failure here is a race.
-func caLayerDir(stack awscdk.Stack, pemPath string) string {
-	pemBytes, err := readCACertificate(pemPath)
-	if err != nil {
-		panic(fmt.Sprintf("database.caCertificate: %v", err))
-	}
+// caLayer is the Lambda layer that puts pemBytes, the CA certificates of
+// the database server, at caPath.
+func caLayer(stack awscdk.Stack, pemBytes []byte, description string) awslambda.LayerVersion {
+	return awslambda.NewLayerVersion(stack, jsii.String("DatabaseCA"), &awslambda.LayerVersionProps{
+		Code:                    awslambda.Code_FromAsset(jsii.String(caLayerDir(stack, pemBytes)), nil),
+		CompatibleRuntimes:      &[]awslambda.Runtime{awslambda.Runtime_PROVIDED_AL2023()},
+		CompatibleArchitectures: &[]awslambda.Architecture{awslambda.Architecture_ARM_64()},
+		Description:             jsii.String(description),
+	})
+}
+
+// caLayerDir writes the layer's content, the CA certificates at caPath,
+// into the cloud assembly's directory, from which the asset is staged.
+func caLayerDir(stack awscdk.Stack, pemBytes []byte) string {
 	dir := filepath.Join(*awscdk.Stage_Of(stack).Outdir(), ".watcher-database-ca")
 	file := filepath.Join(dir, filepath.FromSlash(caPath[len("/opt/"):]))
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {

@@ -36,6 +36,9 @@ type fnSpec struct {
 	// failed event and how old an event may get before it is dropped.
 	AsyncRetries *float64
 	MaxEventAge  time.Duration
+
+	// ReservedConcurrency is kept for this function alone; 0: none.
+	ReservedConcurrency int
 }
 
 // watcherFunction is a function with its own role and log group, so that
@@ -45,6 +48,10 @@ type watcherFunction struct {
 	Fn       awslambda.Function
 	Role     awsiam.Role
 	LogGroup awslogs.LogGroup
+	// InvokeConfig is the asynchronous invocation configuration (retries,
+	// event age), nil without one. Lambda applies the function's defaults
+	// (two retries) to events that arrive before it exists.
+	InvokeConfig constructs.IConstruct
 }
 
 func newFunction(scope constructs.Construct, id string, cfg *Config, s fnSpec) *watcherFunction {
@@ -102,8 +109,16 @@ func newFunction(scope constructs.Construct, id string, cfg *Config, s fnSpec) *
 		props.RetryAttempts = s.AsyncRetries
 		props.MaxEventAge = awscdk.Duration_Seconds(jsii.Number(s.MaxEventAge.Seconds()))
 	}
+	if s.ReservedConcurrency > 0 {
+		props.ReservedConcurrentExecutions = jsii.Number(float64(s.ReservedConcurrency))
+	}
 	fn := awslambda.NewFunction(scope, jsii.String(id), props)
-	return &watcherFunction{Name: s.Name, Fn: fn, Role: role, LogGroup: lg}
+	w := &watcherFunction{Name: s.Name, Fn: fn, Role: role, LogGroup: lg}
+	if s.AsyncRetries != nil {
+		// The CDK adds it as the function's child of this id.
+		w.InvokeConfig = fn.Node().FindChild(jsii.String("EventInvokeConfig"))
+	}
+	return w
 }
 
 // retention maps days to the CDK enum; Config.validate admits only these.

@@ -198,6 +198,9 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 		// Spans whose events arrive too late are recorded as missed by the
 		// fanout itself, so Lambda should deliver rather than drop them.
 		AsyncRetries: jsii.Number(2), MaxEventAge: time.Hour,
+		// Probes may fill the account's concurrency; the fanout plans
+		// every span even then.
+		ReservedConcurrency: cfg.FanoutReservedConcurrency,
 	})
 	grantDB(h.Fanout, migrations.RoleFanout)
 	h.Fanout.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -218,7 +221,7 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 		MaxConcurrency:          jsii.Number(float64(cfg.DrainConcurrency)),
 	}))
 
-	migrateEnv := map[string]*string{}
+	migrateEnv, migrateLayers := map[string]*string{}, layers
 	for k, v := range cfg.Retention.env() {
 		migrateEnv[k] = jsii.String(v)
 	}
@@ -233,11 +236,16 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	} else {
 		migrateEnv["WATCHER_DB_SECRET_ARN"] = h.DB.Secret().SecretArn()
 		migrateEnv["DATABASE_IAM_AUTH"] = jsii.String("true") // app roles log in with IAM: GRANT rds_iam
+		// The owner connects to the instance itself, not the proxy: its
+		// certificate is verified (verify-full) against the RDS CA bundle,
+		// at the same place as a database of your own's CA.
+		migrateEnv["WATCHER_DB_SSLROOTCERT"] = jsii.String(caPath)
+		migrateLayers = []awslambda.ILayerVersion{caLayer(stack, rdsCABundle, "Watcher: the RDS CA bundle (global), at "+caPath)}
 	}
 	h.Migrate = newFunction(stack, "Migrate", cfg, fnSpec{
 		Asset: "migrate", Name: cfg.migrateName(), MemoryMB: cfg.MigrateMemoryMB, Timeout: migrateTimeout,
 		Env: migrateEnv,
-		Vpc: h.Vpc, Subnets: functions, SecurityGroups: []awsec2.ISecurityGroup{migrateSG}, Layers: layers,
+		Vpc: h.Vpc, Subnets: functions, SecurityGroups: []awsec2.ISecurityGroup{migrateSG}, Layers: migrateLayers,
 		// CloudFormation and the schedule invoke it asynchronously; a retry
 		// would answer CloudFormation twice.
 		AsyncRetries: jsii.Number(0), MaxEventAge: time.Hour,
@@ -312,6 +320,9 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	for _, d := range h.endpointDeps {
 		migrationsCR.Node().AddDependency(d)
 	}
+	// Until its invoke configuration exists Lambda retries a failed event
+	// twice, and CloudFormation's event must be answered once.
+	migrationsCR.Node().AddDependency(h.Migrate.InvokeConfig)
 	h.Schedule.Node().AddDependency(migrationsCR)
 	h.Drain.Fn.Node().AddDependency(migrationsCR)
 	migrateSchedRole := schedulerRole(stack, "MigrateScheduleRole", "Migrate")
@@ -340,6 +351,20 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	al.spansMissed("FanoutSpansMissed")
 	al.add("RecordDeadLetters", "record queue messages the drain could not write moved to the dead-letter queue: redrive them once the cause is fixed",
 		h.DLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: fiveMinutes(), Statistic: jsii.String("Maximum")}), 1)
+	if h.Proxy != nil {
+		// A pinned session keeps a database connection to one client: the
+		// proxy stops multiplexing it. The functions send nothing that
+		// pins (SET, advisory locks, temporary tables); if one starts to,
+		// the proxy's connections to the database run out.
+		al.add("ProxySessionsPinned", "RDS Proxy sessions pinned to a database connection: a function sends something that pins (SET, advisory lock, temporary table); see the proxy's metric and the function's SQL",
+			awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+				Namespace:     jsii.String("AWS/RDS"),
+				MetricName:    jsii.String("DatabaseConnectionsCurrentlySessionPinned"),
+				DimensionsMap: &map[string]*string{"ProxyName": h.Proxy.DbProxyName()},
+				Statistic:     jsii.String("Maximum"),
+				Period:        fiveMinutes(),
+			}), 1)
+	}
 	al.add("RecordBacklog", "record queue not drained for 15 minutes: database or drain down",
 		h.Queue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{Period: fiveMinutes(), Statistic: jsii.String("Maximum")}), 15*60)
 
@@ -392,10 +417,17 @@ func (h *homeStack) network(cfg *Config) {
 		Retention:     retention(cfg.LogRetentionDays),
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
+	// Named zones, where RDS Proxy is offered (Config.validateZones);
+	// otherwise the region's first two: an RDS subnet group needs two.
+	maxAzs, zones := jsii.Number(2), (*[]*string)(nil)
+	if len(cfg.AvailabilityZones) > 0 {
+		maxAzs, zones = nil, jsii.Strings(cfg.AvailabilityZones...)
+	}
 	h.Vpc = awsec2.NewVpc(stack, jsii.String("Vpc"), &awsec2.VpcProps{
-		IpAddresses: awsec2.IpAddresses_Cidr(jsii.String("10.64.0.0/16")),
-		MaxAzs:      jsii.Number(2), // an RDS subnet group needs two zones
-		NatGateways: jsii.Number(float64(cfg.NATGateways)),
+		IpAddresses:       awsec2.IpAddresses_Cidr(jsii.String("10.64.0.0/16")),
+		MaxAzs:            maxAzs,
+		AvailabilityZones: zones,
+		NatGateways:       jsii.Number(float64(cfg.NATGateways)),
 		SubnetConfiguration: &[]*awsec2.SubnetConfiguration{
 			{Name: jsii.String("public"), SubnetType: awsec2.SubnetType_PUBLIC, CidrMask: jsii.Number(24)},
 			{Name: jsii.String("functions"), SubnetType: functions, CidrMask: jsii.Number(20)},
@@ -417,8 +449,11 @@ func (h *homeStack) network(cfg *Config) {
 func (h *homeStack) database(cfg *Config) {
 	stack := h.Stack
 	isolated := &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_ISOLATED}
+	// The major version only: with automatic minor upgrades on, RDS picks
+	// the current minor at creation and upgrades it after. A pinned minor
+	// fails fresh deploys once RDS retires it.
 	engine := awsrds.DatabaseInstanceEngine_Postgres(&awsrds.PostgresInstanceEngineProps{
-		Version: awsrds.PostgresEngineVersion_VER_17_9(),
+		Version: awsrds.PostgresEngineVersion_VER_17(),
 	})
 	params := awsrds.NewParameterGroup(stack, jsii.String("DatabaseParams"), &awsrds.ParameterGroupProps{
 		Engine:      engine,

@@ -231,7 +231,8 @@ func TestExampleFleet(t *testing.T) {
 			{"watcher-home", "AWS::Logs::LogGroup", 5}, // four functions and the flow log
 			{"watcher-home", "AWS::SNS::Topic", 1},
 			{"watcher-home", "AWS::SNS::Subscription", 1},
-			{"watcher-home", "AWS::CloudWatch::Alarm", 14}, // errors and throttles of 4 functions, 2 async drops, unwritten, missed spans, dead letters, backlog
+			{"watcher-home", "AWS::CloudWatch::Alarm", 15},   // errors and throttles of 4 functions, 2 async drops, unwritten, missed spans, dead letters, backlog, proxy pinning
+			{"watcher-home", "AWS::Lambda::LayerVersion", 1}, // the RDS CA bundle, for the migrate function
 			{"watcher-probe-us-east-1", "AWS::Lambda::Function", 1},
 			{"watcher-probe-us-east-1", "AWS::Logs::LogGroup", 1},
 			{"watcher-probe-us-east-1", "AWS::CloudWatch::Alarm", 4},

@@ -309,7 +309,9 @@ type Migrate struct {
 	RoleSecrets map[string]string
 	// SSLRootCert is WATCHER_DB_SSLROOTCERT: the owner connection verifies
 	// the server's certificate and host name against this CA file
-	// (sslmode=verify-full); empty: sslmode=require, as on RDS.
+	// (sslmode=verify-full): the RDS CA bundle on RDS (required with
+	// DATABASE_IAM_AUTH), your CA on a database of your own; empty: the
+	// system roots.
 	SSLRootCert string
 	// Retention is what the scheduled upkeep keeps, from
 	// WATCHER_RETENTION_RAW, _MINUTE, _HOUR and _DAY ("14d" or "36h"); unset
@@ -329,6 +331,11 @@ func LoadMigrate(env Env, environ []string) (Migrate, error) {
 	}
 	if c.SecretARN == "" {
 		r.problems = append(r.problems, "WATCHER_DB_SECRET_ARN: is required")
+	}
+	if c.IAMAuth && c.SSLRootCert == "" {
+		// On RDS the owner connects to the instance itself, whose
+		// certificate only the RDS CA bundle verifies.
+		r.problems = append(r.problems, "WATCHER_DB_SSLROOTCERT: is required with DATABASE_IAM_AUTH: the RDS CA bundle, against which the instance's certificate is verified")
 	}
 	if raw := r.str("WATCHER_ROLE_SECRETS", ""); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &c.RoleSecrets); err != nil {

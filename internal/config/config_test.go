@@ -198,3 +198,18 @@ func TestPasswordSecretIsNotIAM(t *testing.T) {
 		t.Errorf("IAM and a password secret: error %v", err)
 	}
 }
+
+// TestLoadMigrateRDSNeedsTheCABundle: on RDS (IAM authentication) the owner
+// connects to the instance itself, so the migrate function refuses to start
+// without the RDS CA bundle to verify it against (issue 14).
+func TestLoadMigrateRDSNeedsTheCABundle(t *testing.T) {
+	env := map[string]string{"WATCHER_DB_SECRET_ARN": "arn:owner", "DATABASE_IAM_AUTH": "true"}
+	if _, err := LoadMigrate(envOf(env)); err == nil || !strings.Contains(err.Error(), "WATCHER_DB_SSLROOTCERT: is required with DATABASE_IAM_AUTH") {
+		t.Errorf("IAM without a CA file: error %v", err)
+	}
+	env["WATCHER_DB_SSLROOTCERT"] = "/opt/watcher/database-ca.pem"
+	c, err := LoadMigrate(envOf(env))
+	if err != nil || !c.IAMAuth || c.SSLRootCert != "/opt/watcher/database-ca.pem" {
+		t.Errorf("LoadMigrate = %+v, %v", c, err)
+	}
+}

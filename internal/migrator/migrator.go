@@ -87,11 +87,13 @@ func trimQuotes(b []byte) []byte {
 	return b
 }
 
-// URL is the owner's connection URL. With a CA file (rootCert) the server's
+// URL is the owner's connection URL. With a CA file (rootCert: the RDS CA
+// bundle on RDS, your CA on a database of your own) the server's
 // certificate and name are verified against it (sslmode=verify-full).
-// Otherwise sslmode applies, "require" when empty, as on RDS: the
-// instance's certificate comes from the RDS CA, which the system roots do
-// not hold, so it is encrypted but not verified.
+// Otherwise sslmode applies (tests against a local cluster say "disable");
+// when empty, verify-full against the system roots: never a connection that
+// is encrypted but whose server is not verified, which is what the owner's
+// password would be sent to.
 func (s Secret) URL(sslmode, rootCert string) string {
 	q := url.Values{"connect_timeout": {"10"}}
 	switch {
@@ -101,7 +103,7 @@ func (s Secret) URL(sslmode, rootCert string) string {
 	case sslmode != "":
 		q.Set("sslmode", sslmode)
 	default:
-		q.Set("sslmode", "require")
+		q.Set("sslmode", "verify-full")
 	}
 	u := url.URL{
 		Scheme:   "postgres",

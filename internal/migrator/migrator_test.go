@@ -73,16 +73,26 @@ func TestParseSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pw, _ := u.User.Password(); pw != s.Password || u.Host != "db.example:5432" || u.Query().Get("sslmode") != "require" {
+	if pw, _ := u.User.Password(); pw != s.Password || u.Host != "db.example:5432" {
 		t.Errorf("URL %s does not carry the secret faithfully", u.Redacted())
 	}
-	// A database of one's own is verified against its CA.
-	u, err = url.Parse(s.URL("require", "/opt/watcher-ca/ca.pem"))
+	// Without a CA file the server is still verified (against the system
+	// roots): the owner's password never goes to an unverified server.
+	if q := u.Query(); q.Get("sslmode") != "verify-full" || q.Has("sslrootcert") {
+		t.Errorf("URL %s without a CA file: want sslmode=verify-full against the system roots", u.Redacted())
+	}
+	// RDS (its CA bundle) and a database of one's own (its CA) are
+	// verified against the CA file, whatever sslmode says.
+	u, err = url.Parse(s.URL("require", "/opt/watcher/database-ca.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q := u.Query(); q.Get("sslmode") != "verify-full" || q.Get("sslrootcert") != "/opt/watcher-ca/ca.pem" {
+	if q := u.Query(); q.Get("sslmode") != "verify-full" || q.Get("sslrootcert") != "/opt/watcher/database-ca.pem" {
 		t.Errorf("URL %s with a CA file: want sslmode=verify-full and the file as sslrootcert", u.Redacted())
+	}
+	// Only an explicit sslmode (tests against a local cluster) lowers it.
+	if u, _ := url.Parse(s.URL("disable", "")); u.Query().Get("sslmode") != "disable" {
+		t.Errorf("URL %s: an explicit sslmode is not kept", u.Redacted())
 	}
 }
 

@@ -18,12 +18,13 @@ type Options struct {
 	// IAM grants rds_iam to the roles: on RDS they then log in with IAM
 	// tokens only (directly or through an RDS Proxy with IAM auth).
 	IAM bool
-	// SSLMode is the owner connection's sslmode; "require" when empty (RDS
-	// forces TLS). Tests against a local cluster without TLS use "disable".
+	// SSLMode is the owner connection's sslmode when SSLRootCert is empty;
+	// "verify-full" against the system roots when empty too. Tests against
+	// a local cluster without TLS use "disable".
 	SSLMode string
 	// SSLRootCert makes the owner connection verify the server's
 	// certificate and host name against this CA file (sslmode=verify-full):
-	// a database of your own, reached directly rather than inside RDS.
+	// the RDS CA bundle on RDS, your CA on a database of your own.
 	SSLRootCert string
 	// Retention is what the scheduled upkeep keeps (store.Maintain); zero
 	// fields take store.DefaultRetention.
