@@ -50,7 +50,7 @@ The exit code is 0 when the check is up (no error, HTTP status 200-399, the rege
 			}
 			// A person checking from their own machine may reach its loopback
 			// (the target farm); private ranges only when asked.
-			checker := check.New(check.Options{Policy: check.Policy{AllowLoopback: true, AllowPrivate: allowPrivate}})
+			checker := check.New(check.Options{Policy: check.Policy{AllowLoopback: true, AllowPrivate: allowPrivate}, FreshDNS: true})
 			res := checker.Run(cmd.Context(), req)
 			if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
 				return err

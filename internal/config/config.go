@@ -71,6 +71,7 @@ type Probe struct {
 	BatchSize      int    // WATCHER_BATCH_SIZE
 	RecordQueueURL string // WATCHER_RECORD_QUEUE_URL: probes without a route to the database
 	ReuseConns     bool   // WATCHER_REUSE_CONNECTIONS: measure the warm path instead
+	FreshDNS       bool   // WATCHER_FRESH_DNS: look every check's host up afresh, past the probe's DNS cache
 }
 
 // Defaults.
@@ -88,7 +89,7 @@ var known = []string{
 	"WATCHER_PROBES", "WATCHER_SPAN_OFFSET", "WATCHER_MAX_DELAY", "WATCHER_DISPATCH_LEAD", "WATCHER_PROBE_MEMORY_MB",
 	"WATCHER_SHARD_MAX_CHECKS",
 	"WATCHER_LOCATION", "WATCHER_ALLOW_PRIVATE", "WATCHER_ALLOW_LOOPBACK", "WATCHER_BATCH_SIZE",
-	"WATCHER_RECORD_QUEUE_URL", "WATCHER_REUSE_CONNECTIONS", "WATCHER_DB_SECRET_ARN",
+	"WATCHER_RECORD_QUEUE_URL", "WATCHER_REUSE_CONNECTIONS", "WATCHER_FRESH_DNS", "WATCHER_DB_SECRET_ARN",
 	"WATCHER_LOCATIONS", "WATCHER_ARCH", "WATCHER_PRICE_GB_SECOND", "WATCHER_PRICE_REQUEST",
 	"WATCHER_PRICE_FIXED", "WATCHER_VPC",
 	"WATCHER_RETENTION_RAW", "WATCHER_RETENTION_MINUTE", "WATCHER_RETENTION_HOUR", "WATCHER_RETENTION_DAY",
@@ -283,6 +284,7 @@ func LoadProbe(env Env, environ []string) (Probe, error) {
 		BatchSize:      r.int("WATCHER_BATCH_SIZE", DefaultBatchSize, 1, 10_000),
 		RecordQueueURL: r.str("WATCHER_RECORD_QUEUE_URL", ""),
 		ReuseConns:     r.bool("WATCHER_REUSE_CONNECTIONS"),
+		FreshDNS:       r.bool("WATCHER_FRESH_DNS"),
 	}
 	c.Common = r.common(c.RecordQueueURL == "")
 	if c.Location == "" {

@@ -35,6 +35,7 @@ func FromConfig(c config.Probe, out Outputs, sm secrets.SecretsManager, log *slo
 	checker := check.New(check.Options{
 		Policy:           check.Policy{AllowLoopback: c.AllowLoopback, AllowPrivate: c.AllowPrivate},
 		ReuseConnections: c.ReuseConns,
+		FreshDNS:         c.FreshDNS,
 	})
 	return New(Config{
 		Location:  c.Location,
