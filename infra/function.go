@@ -193,6 +193,13 @@ func (a *alarms) checksUnwritten(id, location string) {
 	a.embedded(id, "checks of location "+location+" could not be written or spilled", "ChecksUnwritten", "probe", location)
 }
 
+// recordsLost alarms on the metric of the records a function made about
+// itself (invocation records, span claims) that could be neither recorded
+// nor spilled: the record queue or the database refused them.
+func (a *alarms) recordsLost(id, function, location string) {
+	a.embedded(id, function+" records of location "+location+" could be neither recorded nor spilled", "RecordsLost", function, location)
+}
+
 // spansMissed alarms on the fanout metric of spans recorded as missed: their
 // scheduled event came too late or never, so their checks did not run.
 func (a *alarms) spansMissed(id string) {

@@ -189,6 +189,9 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 			"WATCHER_MAX_DELAY":        jsii.String(cfg.MaxDelay.D().String()),
 			"WATCHER_SHARD_MAX_CHECKS": jsii.String(fmt.Sprint(cfg.ShardMaxChecks)),
 			"WATCHER_PROBE_MEMORY_MB":  jsii.String(fmt.Sprint(cfg.ProbeMemoryMB)),
+			// The spill of its span claim and invocation record when the
+			// database refuses them; the drain replays them.
+			"WATCHER_RECORD_QUEUE_URL": h.Queue.QueueUrl(),
 			// Its Invoke calls pass the NAT gateway when there is one
 			// (probes in other regions), else a VPC endpoint. Your own VPC
 			// is taken to reach AWS through a NAT gateway.
@@ -203,6 +206,7 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 		ReservedConcurrency: cfg.FanoutReservedConcurrency,
 	})
 	grantDB(h.Fanout, migrations.RoleFanout)
+	grantSendRecords(h.Fanout.Role, h.Queue.QueueArn())
 	h.Fanout.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("lambda:InvokeFunction"),
 		Resources: &probeArns,
@@ -349,6 +353,8 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	al.function("Migrate", h.Migrate, false)
 	al.checksUnwritten("ProbeHomeChecksUnwritten", HomeLocation)
 	al.spansMissed("FanoutSpansMissed")
+	al.recordsLost("FanoutRecordsLost", "fanout", "all")
+	al.recordsLost("ProbeHomeRecordsLost", "probe", HomeLocation)
 	al.add("RecordDeadLetters", "record queue messages the drain could not write moved to the dead-letter queue: redrive them once the cause is fixed",
 		h.DLQ.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: fiveMinutes(), Statistic: jsii.String("Maximum")}), 1)
 	if h.Proxy != nil {
@@ -627,8 +633,8 @@ func (h *homeStack) endpoints(cfg *Config, probeArns []*string, fanoutSG, migrat
 	h.endpointDeps = append(h.endpointDeps, s3)
 }
 
-// grantSendRecords lets a probe send its checks and invocation records to
-// the record queue, and do nothing else with it.
+// grantSendRecords lets a probe send its checks and invocation records (and
+// the fanout what it spills) to the record queue, and do nothing else with it.
 func grantSendRecords(role awsiam.Role, queueArn *string) {
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("sqs:SendMessage"),

@@ -231,11 +231,11 @@ func TestExampleFleet(t *testing.T) {
 			{"watcher-home", "AWS::Logs::LogGroup", 5}, // four functions and the flow log
 			{"watcher-home", "AWS::SNS::Topic", 1},
 			{"watcher-home", "AWS::SNS::Subscription", 1},
-			{"watcher-home", "AWS::CloudWatch::Alarm", 15},   // errors and throttles of 4 functions, 2 async drops, unwritten, missed spans, dead letters, backlog, proxy pinning
+			{"watcher-home", "AWS::CloudWatch::Alarm", 17},   // errors and throttles of 4 functions, 2 async drops, unwritten, missed spans, 2 records lost, dead letters, backlog, proxy pinning
 			{"watcher-home", "AWS::Lambda::LayerVersion", 1}, // the RDS CA bundle, for the migrate function
 			{"watcher-probe-us-east-1", "AWS::Lambda::Function", 1},
 			{"watcher-probe-us-east-1", "AWS::Logs::LogGroup", 1},
-			{"watcher-probe-us-east-1", "AWS::CloudWatch::Alarm", 4},
+			{"watcher-probe-us-east-1", "AWS::CloudWatch::Alarm", 5},
 			{"watcher-probe-us-east-1", "AWS::EC2::VPC", 0},
 			{"watcher-probe-intranet-a", "AWS::Lambda::Function", 1},
 			{"watcher-probe-intranet-a", "AWS::EC2::VPC", 0}, // the existing VPC is imported
@@ -486,7 +486,7 @@ func TestExampleFleet(t *testing.T) {
 	t.Run("alarms reach the topic", func(t *testing.T) {
 		for name, tp := range stacks {
 			topics := tp.ofType("AWS::SNS::Topic")
-			var unwritten int
+			var unwritten, lost int
 			for id, a := range tp.ofType("AWS::CloudWatch::Alarm") {
 				actions := a.Properties["AlarmActions"].([]any)
 				if len(actions) != 1 {
@@ -495,6 +495,9 @@ func TestExampleFleet(t *testing.T) {
 				}
 				if _, ok := topics[refOf(actions[0])]; !ok {
 					t.Errorf("%s/%s: notifies %v, not the stack's topic", name, id, actions[0])
+				}
+				if a.Properties["MetricName"] == "RecordsLost" {
+					lost++
 				}
 				if a.Properties["MetricName"] == "ChecksUnwritten" {
 					unwritten++
@@ -506,6 +509,9 @@ func TestExampleFleet(t *testing.T) {
 			if unwritten != 1 {
 				t.Errorf("%s: %d ChecksUnwritten alarms, want 1", name, unwritten)
 			}
+			if lost < 1 {
+				t.Errorf("%s: no RecordsLost alarm", name)
+			}
 			for id, sub := range tp.ofType("AWS::SNS::Subscription") {
 				if sub.Properties["Endpoint"] != "ops@example.com" || sub.Properties["Protocol"] != "email" {
 					t.Errorf("%s/%s: %v", name, id, sub.Properties)
@@ -513,7 +519,8 @@ func TestExampleFleet(t *testing.T) {
 			}
 		}
 		home := assertions.Template_FromStack(f.Home.Stack, nil)
-		for _, m := range [][3]string{{"SpansMissed", "fanout", "all"}, {"ChecksUnwritten", "probe", "home"}} {
+		for _, m := range [][3]string{{"SpansMissed", "fanout", "all"}, {"ChecksUnwritten", "probe", "home"},
+			{"RecordsLost", "fanout", "all"}, {"RecordsLost", "probe", "home"}} {
 			home.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), &map[string]any{
 				"Namespace":  "Watcher",
 				"MetricName": m[0],

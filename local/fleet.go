@@ -201,7 +201,11 @@ func newFleetWith(c localConfig, st *store.Store, dir *spool.Dir, log *slog.Logg
 				s.Location, s.Shard, s.SpanStart.Format("15:04:05"), s.Planned, s.Done, s.Written, s.Spilled, s.Unwritten, s.LatenessP99)
 		}
 	}
-	f.fanout = fanout.FromConfig(fcfg, st, countingInvoker{f}, log)
+	var spill fanout.Spill // never a typed nil in the interface
+	if dir != nil {
+		spill = dir
+	}
+	f.fanout = fanout.FromConfig(fcfg, st, countingInvoker{f}, spill, log)
 	return f
 }
 
@@ -239,6 +243,7 @@ func (f *fleet) add(s probe.Summary, err error, finished bool) {
 	f.totals.MissedDeadline += s.MissedDeadline
 	f.totals.Spilled += s.Spilled
 	f.totals.MissedRetry += s.MissedRetry
+	f.totals.RecordsLost += s.RecordsLost
 }
 
 // status returns probes in flight and totals of the finished ones.
@@ -248,8 +253,9 @@ func (f *fleet) status() (int, probe.Summary) {
 	return f.running, f.totals
 }
 
-// lost says what the finished probes did not store, written or spilled:
-// checks neither, and invocations that failed; nil when nothing.
+// lost says what the finished probes and fanouts did not store, written or
+// spilled: checks and records neither, and invocations that failed; nil
+// when nothing.
 func (f *fleet) lost() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -259,6 +265,9 @@ func (f *fleet) lost() error {
 	}
 	if n := f.failed; n > 0 {
 		parts = append(parts, fmt.Sprintf("%d probe invocations failed", n))
+	}
+	if n := f.totals.RecordsLost; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d invocation records or span claims neither recorded nor spilled", n))
 	}
 	if len(parts) == 0 {
 		return nil
@@ -278,19 +287,27 @@ func (f *fleet) progress(ctx context.Context, st *store.Store, since time.Time) 
 		time.Now().Format("15:04:05"), running, stored, t.Planned, t.Done, t.Unwritten)
 }
 
-// replay writes spooled checks to the database, quietly when there are
-// none, and logs (slog.Default) why it stopped if it did.
+// replay writes spooled checks and records to the database, quietly when
+// there are none, and logs (slog.Default) why it stopped if it did.
 func replay(ctx context.Context, dir *spool.Dir, st *store.Store) {
 	r, err := dir.Replay(ctx, st)
 	if r.Files > 0 {
-		fmt.Printf("%s  replayed %d spooled checks from %d files (%d new rows)\n", time.Now().Format("15:04:05"), r.Checks, r.Files, r.Inserted)
+		fmt.Printf("%s  replayed %d spooled checks (%d new rows), %d invocation records and %d span claims from %d files\n",
+			time.Now().Format("15:04:05"), r.Checks, r.Inserted, r.Invocations, r.Spans, r.Files)
 	}
 	if err != nil {
 		slog.Error("spool replay stopped; the next replay goes on", "spool", dir.Path(), "err", err)
 	}
 }
 
-// spooled reports whether checks wait in the spool.
+// addFanout counts what a fanout could not record in the totals.
+func (f *fleet) addFanout(s fanout.Summary) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.totals.RecordsLost += s.RecordsLost
+}
+
+// spooled reports whether checks or records wait in the spool.
 func spooled(dir *spool.Dir) bool {
 	entries, _ := os.ReadDir(dir.Path())
 	for _, e := range entries {

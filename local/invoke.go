@@ -122,7 +122,7 @@ written nor spilled.`,
 	}
 	cmd.Flags().StringVar(&eventFile, "event", "", "event fixture (JSON), e.g. events/scheduled.json")
 	cmd.Flags().BoolVar(&retime, "retime", false, "move the fixture's time to now")
-	cmd.Flags().StringVar(&spoolDir, "spool", ".watcher/spool", "durable spill: checks a probe could not write before it ended, for watcher replay")
+	cmd.Flags().StringVar(&spoolDir, "spool", ".watcher/spool", "durable spill: checks and records the fleet could not write before an invocation ended, for watcher replay")
 	_ = cmd.MarkFlagRequired("event")
 	return cmd
 }

@@ -11,7 +11,7 @@ func replayCmd() *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "replay",
-		Short: "Write spooled checks (those a probe could not write before it ended) to DATABASE_URL",
+		Short: "Write spooled checks and records (those the fleet could not write before an invocation ended) to DATABASE_URL",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := spool.Open(dir)
@@ -24,7 +24,8 @@ func replayCmd() *cobra.Command {
 			}
 			defer st.Close()
 			r, err := d.Replay(cmd.Context(), st)
-			fmt.Printf("replayed %d checks from %d files (%d new rows)\n", r.Checks, r.Files, r.Inserted)
+			fmt.Printf("replayed %d checks (%d new rows), %d invocation records and %d span claims from %d files\n",
+				r.Checks, r.Inserted, r.Invocations, r.Spans, r.Files)
 			return err
 		},
 	}

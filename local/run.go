@@ -38,7 +38,8 @@ handler, which plans the span and invokes the probe handlers in process.
 then waits for their probes: each ends soon after its span (the span's end, its slowest
 check's timeout and 10 s to write), so a run lasts about D, the wait for the first minute,
 and 1.5 minutes more. What a probe cannot write by then (the database down) goes to the
-spool, replayed every minute, at the end, and by the next run or "watcher replay".
+spool, replayed every minute, at the end, and by the next run or "watcher replay"; so do
+the invocation records and span claims the fanout and the probes could not record.
 
 Without DATABASE_URL, a throwaway PostgreSQL cluster is started (or reused) under --data,
 and left running: the run ends by saying how to stop it.
@@ -118,7 +119,7 @@ code is 1 when checks were neither written nor spilled.`,
 	f.BoolVar(&report, "report", true, "print the report of the run at the end")
 	f.StringVar(&farm, "farm-addr", "127.0.0.1:0", "address of the demo target farm")
 	f.StringVar(&dataDir, "data", ".watcher/pg", "directory of the local PostgreSQL cluster, when DATABASE_URL is unset")
-	f.StringVar(&spoolDir, "spool", ".watcher/spool", "durable spill: checks the database refused when a probe had to end, replayed every minute")
+	f.StringVar(&spoolDir, "spool", ".watcher/spool", "durable spill: checks and records the database refused when an invocation had to end, replayed every minute")
 	nonNegative(f, "for", &dur)
 	nonNegative(f, "demo", &demo)
 	return cmd
@@ -192,6 +193,7 @@ loop:
 			go func(scheduled time.Time) {
 				defer fanouts.Done()
 				sum, err := f.fanout.Run(ctx, scheduled)
+				f.addFanout(sum)
 				if err != nil {
 					log.Error("fanout failed", "scheduled", scheduled.Format("15:04:05"), "err", err)
 					return

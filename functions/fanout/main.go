@@ -12,6 +12,7 @@ import (
 	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/fanout"
 	"github.com/watcher-dev/watcher/internal/invoke"
+	"github.com/watcher-dev/watcher/internal/queue"
 )
 
 func main() {
@@ -22,5 +23,11 @@ func main() {
 	app.ExitOn(log, "aws configuration", err)
 	st, err := app.OpenStore(ctx, aws, cfg.Common)
 	app.ExitOn(log, "database", err)
-	lambda.Start(fanout.FromConfig(cfg, st, invoke.Lambda{Client: lambdasdk.NewFromConfig(aws)}, log))
+	var spill fanout.Spill // never a typed nil
+	if cfg.RecordQueueURL != "" {
+		q, err := queue.NewFromConfig(aws, cfg.RecordQueueURL)
+		app.ExitOn(log, "record queue", err)
+		spill = q
+	}
+	lambda.Start(fanout.FromConfig(cfg, st, invoke.Lambda{Client: lambdasdk.NewFromConfig(aws)}, spill, log))
 }

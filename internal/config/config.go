@@ -60,6 +60,9 @@ type Fanout struct {
 	// its own waiting against; 0 (unset): the fanout always waits
 	ProbeMemoryMB int
 	Plan          plan.Options // WATCHER_SHARD_MAX_CHECKS
+	// WATCHER_RECORD_QUEUE_URL: the spill of the span claim and invocation
+	// record the database refused; empty: none
+	RecordQueueURL string
 }
 
 // Probe configures a probe function.
@@ -243,12 +246,13 @@ func LoadFanout(env Env, environ []string) (Fanout, error) {
 	r := &reader{env: env}
 	r.rejectUnknown(environ)
 	c := Fanout{
-		Common:        r.common(true),
-		SpanOffset:    r.duration("WATCHER_SPAN_OFFSET", DefaultSpanOffset, 0, 50*time.Second),
-		MaxDelay:      r.duration("WATCHER_MAX_DELAY", DefaultMaxDelay, time.Minute, time.Hour),
-		DispatchLead:  r.duration("WATCHER_DISPATCH_LEAD", DefaultDispatchLead, 0, time.Minute),
-		ProbeMemoryMB: r.int("WATCHER_PROBE_MEMORY_MB", 0, 0, 10_240),
-		Plan:          plan.DefaultOptions,
+		Common:         r.common(true),
+		SpanOffset:     r.duration("WATCHER_SPAN_OFFSET", DefaultSpanOffset, 0, 50*time.Second),
+		MaxDelay:       r.duration("WATCHER_MAX_DELAY", DefaultMaxDelay, time.Minute, time.Hour),
+		DispatchLead:   r.duration("WATCHER_DISPATCH_LEAD", DefaultDispatchLead, 0, time.Minute),
+		ProbeMemoryMB:  r.int("WATCHER_PROBE_MEMORY_MB", 0, 0, 10_240),
+		Plan:           plan.DefaultOptions,
+		RecordQueueURL: r.str("WATCHER_RECORD_QUEUE_URL", ""),
 	}
 	c.Plan.MaxChecks = r.int("WATCHER_SHARD_MAX_CHECKS", plan.DefaultOptions.MaxChecks, 1, 100_000)
 	if c.ProbeMemoryMB > 0 { // else DefaultOptions' budget, for 512 MB

@@ -1,6 +1,7 @@
 // Package drain is the drain function's handler: it takes batches of
 // record-queue messages (checks and invocation records of probes without a
-// route to the database, and checks other probes spilled), writes them to the database and reports
+// route to the database, and the checks, invocation records and span claims
+// other functions spilled), writes them to the database and reports
 // the messages it could not write, so that only those are delivered again
 // and, after enough attempts, moved to the dead-letter queue.
 package drain
@@ -17,11 +18,12 @@ import (
 	"github.com/watcher-dev/watcher/internal/record"
 )
 
-// Writer is where messages go: the store. Both writes are idempotent, so a
+// Writer is where messages go: the store. Every write is idempotent, so a
 // message delivered twice changes nothing the second time.
 type Writer interface {
 	WriteChecks(ctx context.Context, batch []record.Check) (int, error)
 	RecordInvocation(ctx context.Context, inv record.Invocation) error
+	RecordSpan(ctx context.Context, c record.SpanClaim) error
 }
 
 // Handler drains one SQS batch per invocation. Safe for concurrent use.
@@ -42,6 +44,7 @@ type Summary struct {
 	Inserted    int `json:"inserted"`
 	Duplicates  int `json:"duplicates"`
 	Invocations int `json:"invocations"`
+	Spans       int `json:"spans"`
 	Failed      int `json:"failed"`
 	Malformed   int `json:"malformed"`
 }
@@ -76,7 +79,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
 	}
 	h.log.Info("drained", "messages", sum.Messages, "checks", sum.Checks, "inserted", sum.Inserted,
-		"duplicates", sum.Duplicates, "invocations", sum.Invocations, "failed", sum.Failed, "malformed", sum.Malformed)
+		"duplicates", sum.Duplicates, "invocations", sum.Invocations, "spans", sum.Spans, "failed", sum.Failed, "malformed", sum.Malformed)
 	return resp, sum
 }
 
@@ -99,6 +102,11 @@ func (h *Handler) message(ctx context.Context, rec events.SQSMessage, sum *Summa
 			return fmt.Errorf("record invocation: %w", err)
 		}
 		sum.Invocations++
+	case record.KindSpan:
+		if err := h.w.RecordSpan(ctx, *msg.Span); err != nil {
+			return fmt.Errorf("record span claim: %w", err)
+		}
+		sum.Spans++
 	}
 	return nil
 }

@@ -73,6 +73,15 @@ func invocationBody(t *testing.T, inv record.Invocation) []byte {
 	return b
 }
 
+func spanBody(t *testing.T, c record.SpanClaim) []byte {
+	t.Helper()
+	body, err := record.EncodeSpan(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
 func failed(resp events.SQSEventResponse) []string {
 	var out []string
 	for _, f := range resp.BatchItemFailures {
@@ -99,21 +108,27 @@ func TestHandle(t *testing.T) {
 		"a-results":    encode(t, results("intranet-a", 1, 20)),
 		"b-results":    encode(t, results("us-east-1", 1, 10)),
 		"c-invocation": invocationBody(t, inv),
+		"c-span":       spanBody(t, record.SpanClaim{Start: span, Shards: 3, Checks: 30}),
 		"d-garbage":    []byte("not json"),
 		"e-future":     []byte(`{"v":9,"kind":"metrics","metrics":[{}]}`),
 	}))
 	if got := failed(resp); !slices.Equal(got, []string{"d-garbage", "e-future"}) {
 		t.Errorf("failures %v, want the two unreadable messages", got)
 	}
-	want := Summary{Messages: 5, Checks: 30, Inserted: 30, Invocations: 1, Failed: 2, Malformed: 2}
+	want := Summary{Messages: 6, Checks: 30, Inserted: 30, Invocations: 1, Spans: 1, Failed: 2, Malformed: 2}
 	if sum != want {
 		t.Errorf("summary %+v, want %+v", sum, want)
 	}
 
 	// Delivered again (SQS is at-least-once): nothing new, nothing failed.
-	resp, sum = h.Handle(ctx, event(t, map[string][]byte{"a-again": encode(t, results("intranet-a", 1, 20))}))
+	resp, sum = h.Handle(ctx, event(t, map[string][]byte{"a-again": encode(t, results("intranet-a", 1, 20)),
+		"c-again": invocationBody(t, inv), "c-span-again": spanBody(t, record.SpanClaim{Start: span, Shards: 9, Checks: 9})}))
 	if len(resp.BatchItemFailures) != 0 || sum.Inserted != 0 || sum.Duplicates != 20 {
 		t.Errorf("redelivery: failures %v, summary %+v; want 20 duplicates", resp.BatchItemFailures, sum)
+	}
+	spans, err := st.Spans(ctx, span)
+	if err != nil || len(spans) != 1 || spans[0].Status != record.SpanDispatched || spans[0].Shards != 3 {
+		t.Errorf("ledger %+v, %v; want the span dispatched once, as first claimed", spans, err)
 	}
 
 	stored, err := st.Checks(ctx, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC))

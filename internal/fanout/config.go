@@ -7,12 +7,15 @@ import (
 	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/invoke"
+	"github.com/watcher-dev/watcher/internal/queue"
+	"github.com/watcher-dev/watcher/internal/spool"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
 // FromConfig builds the fanout handler from the fanout's configuration:
-// the one constructor the Lambda main and the local fleet share.
-func FromConfig(c config.Fanout, st Store, inv Invoker, log *slog.Logger) *Handler {
+// the one constructor the Lambda main and the local fleet share. spill keeps
+// what the database refused (nil: none).
+func FromConfig(c config.Fanout, st Store, inv Invoker, spill Spill, log *slog.Logger) *Handler {
 	return New(Config{
 		Probes:        c.Probes,
 		SpanOffset:    c.SpanOffset,
@@ -22,6 +25,7 @@ func FromConfig(c config.Fanout, st Store, inv Invoker, log *slog.Logger) *Handl
 		Plan:          c.Plan,
 		Meter:         app.Meter(c.Common, cost.NominalFanoutMemoryMB),
 		Local:         c.Region == "local",
+		Spill:         spill,
 	}, st, inv, log, RealClock{})
 }
 
@@ -30,4 +34,7 @@ var (
 	_ Store   = (*store.Store)(nil)
 	_ Invoker = invoke.Lambda{}
 	_ Invoker = (*invoke.InProcess)(nil)
+	_ Spill   = (*queue.Sink)(nil)
+	_ Spill   = (*spool.Dir)(nil)
+	_ Waiting = (*spool.Dir)(nil)
 )

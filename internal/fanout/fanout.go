@@ -30,10 +30,29 @@ type Source interface {
 // twice, and missed spans, so a span whose checks never ran is visible.
 type Ledger interface {
 	ClaimSpan(ctx context.Context, spanStart time.Time, shards, checks int) (bool, error)
+	// RecordSpan records a claim ClaimSpan could not: the span as
+	// dispatched, over a missed entry too; idempotent.
+	RecordSpan(ctx context.Context, c record.SpanClaim) error
 	RecordMissed(ctx context.Context, spanStart time.Time, detail string) error
 	// LedgerSpans returns the span starts recorded in [from, to), oldest
 	// first, preceded by the latest one before from if any.
 	LedgerSpans(ctx context.Context, from, to time.Time) ([]time.Time, error)
+	// StoredSpans returns those of starts whose span holds a stored check.
+	StoredSpans(ctx context.Context, starts []time.Time) ([]time.Time, error)
+}
+
+// Spill keeps what the fanout could not record about itself when its
+// invocation ends (its span claim and invocation record) for replay: the
+// record queue in AWS, the spool locally.
+type Spill interface {
+	meter.Recorder
+	RecordSpan(ctx context.Context, c record.SpanClaim) error
+}
+
+// Waiting is a spill that can tell which span claims wait in it for replay
+// (the spool; the record queue cannot).
+type Waiting interface {
+	SpansWaiting(ctx context.Context) ([]time.Time, error)
 }
 
 // Invoker starts a function asynchronously: the Lambda Invoke API with
@@ -97,6 +116,13 @@ type Config struct {
 	// Local logs missed spans at INFO rather than ERROR: outside AWS the
 	// fleet stops with the laptop, and nothing alarms.
 	Local bool
+	// Spill keeps the span claim and invocation record the database still
+	// refuses when the invocation ends; nil: none (they are lost, counted
+	// in RecordsLost).
+	Spill Spill
+	// RecordTimeout bounds the recording of the span claim and of the
+	// invocation record, each: retries, then the spill. Zero: 5 s.
+	RecordTimeout time.Duration
 }
 
 // Handler plans spans. One Handler serves every invocation of a warm function.
@@ -122,6 +148,12 @@ func New(cfg Config, st Store, inv Invoker, log *slog.Logger, clock Clock) *Hand
 		cfg.Plan = plan.DefaultOptions
 	}
 	cfg.Meter.Function = "fanout"
+	if cfg.Spill != nil {
+		cfg.Meter.Spill = cfg.Spill
+	}
+	if cfg.RecordTimeout <= 0 {
+		cfg.RecordTimeout = 5 * time.Second
+	}
 	return &Handler{cfg: cfg, store: st, invoker: inv, meter: meter.New(cfg.Meter, st, log), log: log, clock: clock}
 }
 
@@ -144,6 +176,12 @@ type Summary struct {
 	// Missed counts earlier spans whose event never came, recorded as
 	// missed by this invocation.
 	Missed int `json:"missed_spans,omitempty"`
+	// ClaimSpilled: the span's claim could not be recorded in the ledger
+	// and went to the spill, to be replayed.
+	ClaimSpilled bool `json:"claim_spilled,omitempty"`
+	// RecordsLost counts the span claim and invocation record that could
+	// be neither recorded nor spilled: lost, logged and in EMF RecordsLost.
+	RecordsLost int `json:"records_lost,omitempty"`
 }
 
 // ErrNoEvent is returned for an event without a scheduled time.
@@ -166,12 +204,14 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 }
 
 // Run plans and dispatches the span named by scheduled.
-func (h *Handler) Run(ctx context.Context, scheduled time.Time) (Summary, error) {
+func (h *Handler) Run(ctx context.Context, scheduled time.Time) (sum Summary, err error) {
 	start := h.clock.Now()
 	span := plan.SpanFor(scheduled, h.cfg.SpanOffset)
-	sum := Summary{SpanStart: span.Start}
+	sum = Summary{SpanStart: span.Start}
 	inv := record.Invocation{SpanStart: &span.Start, StartedAt: start}
+	var unclaimed *record.SpanClaim // dispatched, but not yet in the ledger
 	defer func() {
+		h.keepClaim(ctx, unclaimed, &sum)
 		inv.Duration = h.clock.Now().Sub(start)
 		inv.ChecksPlanned = sum.Checks
 		h.close(ctx, inv, &sum)
@@ -207,8 +247,10 @@ func (h *Handler) Run(ctx context.Context, scheduled time.Time) (Summary, error)
 	claimed, err := h.store.ClaimSpan(ctx, span.Start, len(shards), sum.Checks)
 	switch {
 	case err != nil:
-		// The ledger is best effort: the unique key on checks makes a repeat harmless.
+		// The unique key on checks makes a repeat harmless; the claim is
+		// recorded, or spilled, when the invocation ends (keepClaim).
 		h.log.Warn("span ledger unavailable; dispatching anyway", "span_start", span.Start, "err", err)
+		unclaimed = &record.SpanClaim{Start: span.Start, Shards: len(shards), Checks: sum.Checks}
 	case !claimed:
 		sum.Status = record.SpanDuplicate
 		h.log.Info("span already dispatched; duplicate event ignored", "span_start", span.Start)
@@ -230,12 +272,36 @@ func (h *Handler) Run(ctx context.Context, scheduled time.Time) (Summary, error)
 	return sum, nil
 }
 
+// keepClaim records the span claim c that ClaimSpan could not (nil: none)
+// before the invocation ends: retried while the database is away, then
+// spilled for replay, and counted in sum.RecordsLost when neither takes it.
+func (h *Handler) keepClaim(ctx context.Context, c *record.SpanClaim, sum *Summary) {
+	if c == nil {
+		return
+	}
+	var spill func(context.Context) error
+	if h.cfg.Spill != nil {
+		spill = func(ctx context.Context) error { return h.cfg.Spill.RecordSpan(ctx, *c) }
+	}
+	spilled, err := meter.Keep(ctx, h.cfg.RecordTimeout, func(ctx context.Context) error { return h.store.RecordSpan(ctx, *c) }, spill)
+	switch {
+	case err != nil:
+		sum.RecordsLost++
+		h.log.Error("span claim lost: neither recorded nor spilled", "span_start", c.Start, "err", err)
+	case spilled:
+		sum.ClaimSpilled = true
+		h.log.Warn("span claim spilled for replay", "span_start", c.Start)
+	}
+}
+
 // recordMissed records as missed the spans before span whose event never
 // came (plan.MissedSpans says which), says so in one line however many they
 // are (the count and the first and last span), and returns how many it
 // recorded. The ledger is best effort, like ClaimSpan: when it cannot be
 // read or written the rest is not recorded, and a later event finds the
-// same spans missing.
+// same spans missing. A span absent from the ledger whose event came is
+// not missed: one whose checks are stored, or whose claim waits in the
+// spill, was dispatched while its claim could not be recorded.
 func (h *Handler) recordMissed(ctx context.Context, span plan.Span, now time.Time) int {
 	from, to := plan.MissedWindow(span)
 	known, err := h.store.LedgerSpans(ctx, from, to)
@@ -243,7 +309,11 @@ func (h *Handler) recordMissed(ctx context.Context, span plan.Span, now time.Tim
 		h.log.Warn("span ledger unreadable; missed spans not looked for", "span_start", span.Start, "err", err)
 		return 0
 	}
-	spans := plan.MissedSpans(known, span, now, h.cfg.SpanOffset, h.cfg.MaxDelay)
+	spans, err := h.dispatched(ctx, plan.MissedSpans(known, span, now, h.cfg.SpanOffset, h.cfg.MaxDelay))
+	if err != nil {
+		h.log.Warn("dispatched spans unknown; missed spans not recorded", "span_start", span.Start, "err", err)
+		return 0
+	}
 	missed := 0
 	for _, s := range spans {
 		scheduled := s.Add(-h.cfg.SpanOffset)
@@ -260,6 +330,29 @@ func (h *Handler) recordMissed(ctx context.Context, span plan.Span, now time.Tim
 			"first_span", spans[0], "last_span", spans[missed-1])
 	}
 	return missed
+}
+
+// dispatched returns spans without those that were dispatched though the
+// ledger lacks them: their checks are stored, or their claim waits in the
+// spill.
+func (h *Handler) dispatched(ctx context.Context, spans []time.Time) ([]time.Time, error) {
+	if len(spans) == 0 {
+		return nil, nil
+	}
+	stored, err := h.store.StoredSpans(ctx, spans)
+	if err != nil {
+		return nil, err
+	}
+	if w, ok := h.cfg.Spill.(Waiting); ok {
+		waiting, err := w.SpansWaiting(ctx)
+		if err != nil {
+			return nil, err
+		}
+		stored = append(stored, waiting...)
+	}
+	return slices.DeleteFunc(spans, func(s time.Time) bool {
+		return slices.ContainsFunc(stored, func(d time.Time) bool { return d.Equal(s) })
+	}), nil
 }
 
 // missedLevel is the level of the lines that report missed spans.
@@ -400,13 +493,11 @@ func (h *Handler) close(ctx context.Context, inv record.Invocation, sum *Summary
 	// (SentBytes stays 0): the Lambda API is in the fanout's region, and
 	// data transfer to it is free.
 	inv.NetBytes = int64(inv.PayloadBytes)
-	h.meter.Close(ctx, inv, "all", []emf.Metric{
+	sum.RecordsLost += h.meter.Close(ctx, inv, "all", []emf.Metric{
 		{Name: "ChecksPlanned", Unit: "Count", Value: float64(inv.ChecksPlanned)},
 		{Name: "Failures", Unit: "Count", Value: failed},
 		{Name: "SpansMissed", Unit: "Count", Value: float64(missed)},
 		{Name: "Lateness", Unit: "Milliseconds", Value: record.MS(late)},
-	}, recordTimeout)
+		{Name: meter.RecordsLost, Unit: "Count", Value: float64(sum.RecordsLost)},
+	}, h.cfg.RecordTimeout)
 }
-
-// recordTimeout bounds the write of the invocation record.
-const recordTimeout = 5 * time.Second

@@ -11,6 +11,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,10 @@ type Config struct {
 	ProcessStart time.Time
 	// EMF receives one line per invocation (stdout in Lambda); nil writes none.
 	EMF io.Writer
+	// Spill keeps an invocation record the recorder still refuses when the
+	// invocation must end (the spool locally, the record queue in AWS), to
+	// be replayed; nil: none.
+	Spill Recorder
 }
 
 // Meter closes invocations of one function. Safe for concurrent use.
@@ -87,15 +92,18 @@ func New(cfg Config, rec Recorder, log *slog.Logger) *Meter {
 // fanout does no checks and sends nothing to the Internet: its Invoke
 // calls go to the Lambda API in its region); the queue requests its
 // outputs sent (TakeSent), to which Close adds what the recorder itself
-// sent. It records it within timeout, even when ctx has ended, and writes the EMF
-// line: metrics with the invocation's Duration and CostUSD (Lambda's part),
-// under the dimensions function and location. A failure to record is
-// logged: the invocation is over and has no one else to tell.
+// sent. It records it within timeout, even when ctx has ended, retrying
+// while the recorder fails and then handing it to the spill (Keep), and
+// writes the EMF line: metrics with the invocation's Duration, CostUSD
+// (Lambda's part) and RecordsLost, under the dimensions function and
+// location. A record neither recorded nor spilled is logged and counted in
+// RecordsLost (added to what the caller's metrics count there), and Close
+// returns 1 for it: the invocation is over and has no one else to tell.
 //
 // What is logged after Close (such as a handler's last line) and what the
 // recorder sends to record it count towards the next invocation.
 func (m *Meter) Close(ctx context.Context, inv record.Invocation, location string, metrics []emf.Metric,
-	timeout time.Duration) {
+	timeout time.Duration) (lost int) {
 	inv.Function, inv.Region, inv.Arch, inv.MemoryMB = m.cfg.Function, m.cfg.Region, m.cfg.Arch, m.cfg.MemoryMB
 	inv.VPC = m.cfg.VPC
 	if !m.closed.Swap(true) && !m.cfg.ProcessStart.IsZero() {
@@ -120,12 +128,21 @@ func (m *Meter) Close(ctx context.Context, inv record.Invocation, location strin
 	metrics = append(metrics,
 		emf.Metric{Name: "Duration", Unit: "Milliseconds", Value: record.MS(inv.Duration)},
 		emf.Metric{Name: "CostUSD", Unit: "None", Value: lambda.Lambda()})
+	lostAt := slices.IndexFunc(metrics, func(x emf.Metric) bool { return x.Name == RecordsLost })
+	if lostAt < 0 {
+		metrics = append(metrics, emf.Metric{Name: RecordsLost, Unit: "Count"})
+		lostAt = len(metrics) - 1
+	}
 	dims := map[string]string{"function": m.cfg.Function, "location": location}
 	var line bytes.Buffer
-	if err := emf.Write(&line, inv.StartedAt.Add(inv.Duration), dims, metrics); err != nil {
-		m.log.Warn("write metrics line", "function", inv.Function, "err", err)
+	render := func() {
 		line.Reset()
+		if err := emf.Write(&line, inv.StartedAt.Add(inv.Duration), dims, metrics); err != nil {
+			m.log.Warn("write metrics line", "function", inv.Function, "err", err)
+			line.Reset()
+		}
 	}
+	render()
 	inv.LogBytes = int64(line.Len()) + cost.LambdaPlatformLogBytes
 	if m.logs != nil {
 		inv.LogBytes += m.logs.Take()
@@ -141,18 +158,31 @@ func (m *Meter) Close(ctx context.Context, inv record.Invocation, location strin
 	inv.RequestUSD, inv.NATUSD, inv.DataOutUSD, inv.QueueUSD = lines.LambdaRequests, lines.NATData, lines.DataOut, lines.QueueRequests
 	inv.LogsUSD, inv.StorageUSD = lines.Logs, lines.Storage
 	if m.rec != nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-		defer cancel()
-		if err := m.rec.RecordInvocation(rctx, inv); err != nil {
-			m.log.Warn("record invocation", "function", inv.Function, "err", err)
+		var spill func(context.Context) error
+		if m.cfg.Spill != nil {
+			spill = func(ctx context.Context) error { return m.cfg.Spill.RecordInvocation(ctx, inv) }
+		}
+		spilled, err := Keep(ctx, timeout, func(ctx context.Context) error { return m.rec.RecordInvocation(ctx, inv) }, spill)
+		switch {
+		case err != nil:
+			lost = 1
+			m.log.Error("invocation record lost: neither recorded nor spilled", "function", inv.Function,
+				"location", location, "started_at", inv.StartedAt, "err", err)
+			metrics[lostAt].Value++
+			if line.Len() > 0 {
+				render()
+			}
+		case spilled:
+			m.log.Warn("invocation record spilled for replay", "function", inv.Function, "location", location)
 		}
 	}
 	if m.cfg.EMF == nil || line.Len() == 0 {
-		return
+		return lost
 	}
 	if _, err := m.cfg.EMF.Write(line.Bytes()); err != nil {
 		m.log.Warn("write metrics line", "function", inv.Function, "err", err)
 	}
+	return lost
 }
 
 // QueueCounter is an output that counts what it sends to the record queue

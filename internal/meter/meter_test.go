@@ -218,3 +218,61 @@ func TestTakeSentCountsEachOutputOnce(t *testing.T) {
 		t.Errorf("TakeSent = %d, %d; want 4, 300", requests, sent)
 	}
 }
+
+// flaky fails its first n calls.
+type flaky struct {
+	recorder
+	n int
+}
+
+func (f *flaky) RecordInvocation(ctx context.Context, inv record.Invocation) error {
+	if f.n > 0 {
+		f.n--
+		return errors.New("connection refused")
+	}
+	return f.recorder.RecordInvocation(ctx, inv)
+}
+
+// TestCloseKeepsTheRecord: an invocation record the recorder refuses for a
+// moment is retried and recorded; one it refuses until the time is up goes
+// to the spill; one the spill refuses too is counted in RecordsLost (beside
+// what the caller counted there) and returned as lost, never dropped
+// silently.
+func TestCloseKeepsTheRecord(t *testing.T) {
+	down := errors.New("database down")
+	tests := []struct {
+		name                  string
+		rec                   *flaky
+		spill                 *recorder
+		wantRecorded, wantSpl int
+		wantLost              int
+	}{
+		{name: "retried until recorded", rec: &flaky{n: 2}, spill: &recorder{}, wantRecorded: 1},
+		{name: "spilled", rec: &flaky{recorder: recorder{err: down}}, spill: &recorder{}, wantSpl: 1},
+		{name: "lost", rec: &flaky{recorder: recorder{err: down}}, spill: &recorder{err: errors.New("spool gone")}, wantSpl: 1, wantLost: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var line bytes.Buffer
+			m := meter.New(meter.Config{Function: "fanout", Region: "us-east-1", MemoryMB: 256, EMF: &line, Spill: tt.spill},
+				tt.rec, slog.New(slog.DiscardHandler))
+			lost := m.Close(context.Background(), record.Invocation{StartedAt: time.Now(), Duration: time.Second}, "all",
+				[]emf.Metric{{Name: meter.RecordsLost, Unit: "Count", Value: 2}}, 2*time.Second)
+			recorded := len(tt.rec.invs)
+			if tt.rec.err != nil {
+				recorded = 0
+			}
+			if lost != tt.wantLost || recorded != tt.wantRecorded || len(tt.spill.invs) != tt.wantSpl {
+				t.Errorf("lost %d, recorded %d, spilled %d; want %d, %d, %d", lost, recorded, len(tt.spill.invs),
+					tt.wantLost, tt.wantRecorded, tt.wantSpl)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(line.Bytes(), &got); err != nil {
+				t.Fatalf("EMF line %q: %v", line.String(), err)
+			}
+			if want := float64(2 + tt.wantLost); got[meter.RecordsLost] != want {
+				t.Errorf("EMF %s = %v, want %v", meter.RecordsLost, got[meter.RecordsLost], want)
+			}
+		})
+	}
+}

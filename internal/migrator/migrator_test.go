@@ -166,12 +166,17 @@ func TestRolePrivileges(t *testing.T) {
 		if err := st.RecordInvocation(ctx, inv); err != nil {
 			t.Errorf("RecordInvocation: %v", err)
 		}
+		// The drain (a probe) replays span claims the fanout spilled.
+		if err := st.RecordSpan(ctx, record.SpanClaim{Start: at.Add(2 * time.Hour), Shards: 1, Checks: 1}); err != nil {
+			t.Errorf("RecordSpan: %v", err)
+		}
 		conn := connect(t, as(t, dbURL, migrations.RoleProbe))
 		for _, sql := range []string{
 			"SELECT * FROM endpoints", "SELECT * FROM checks", "SELECT * FROM invocations",
 			"DELETE FROM checks", "UPDATE checks SET error = 'x'", "TRUNCATE checks", "DELETE FROM invocations",
 			"INSERT INTO spans (span_start, status) VALUES (now(), 'missed')", "INSERT INTO endpoints (key, url, interval_ms, timeout_ms, location) VALUES ('k', 'u', 5000, 5000, 'home')",
 			"CREATE TABLE mine (x int)", "CREATE TEMPORARY TABLE mine (x int)", "SELECT watcher_ensure_partitions(1)",
+			"UPDATE spans SET status = 'dispatched'", "DELETE FROM spans",
 		} {
 			if _, err := conn.Exec(ctx, sql); !isDenied(err) {
 				t.Errorf("probe %q: %v, want permission denied", sql, err)
@@ -196,6 +201,10 @@ func TestRolePrivileges(t *testing.T) {
 		}
 		if err := st.RecordMissed(ctx, at.Add(time.Minute), "late"); err != nil {
 			t.Errorf("RecordMissed: %v", err)
+		}
+		// A claim it could not make, recorded before it ends.
+		if err := st.RecordSpan(ctx, record.SpanClaim{Start: at.Add(3 * time.Hour), Shards: 1, Checks: 1}); err != nil {
+			t.Errorf("RecordSpan: %v", err)
 		}
 		// Looking for missed spans reads span_start and status, and only those columns.
 		if starts, err := st.LedgerSpans(ctx, at, at.Add(time.Hour)); err != nil || len(starts) != 2 {

@@ -61,6 +61,12 @@ func grants() []grant {
 		{migrations.RoleProbe, "INSERT", "checks"},
 		{migrations.RoleProbe, "INSERT", "invocations"},
 		{migrations.RoleProbe, "INSERT", "shard_attempts"}, // retries are told apart by ON CONFLICT DO NOTHING
+		// A span claim the fanout could not make is recorded when the
+		// database answers again: by the fanout itself before it ends, or by
+		// the drain (a probe) from the record queue. Both may change the
+		// ledger in that one way.
+		{migrations.RoleFanout, "EXECUTE", "FUNCTION watcher_record_span(timestamptz, integer, integer)"},
+		{migrations.RoleProbe, "EXECUTE", "FUNCTION watcher_record_span(timestamptz, integer, integer)"},
 	}
 }
 

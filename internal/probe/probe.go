@@ -27,6 +27,12 @@ type Sink interface {
 	WriteChecks(ctx context.Context, batch []record.Check) (int, error)
 }
 
+// Spill keeps checks and invocation records durably for replay.
+type Spill interface {
+	Sink
+	meter.Recorder
+}
+
 // Passwords resolves basic-auth references at run time.
 type Passwords interface {
 	Password(ctx context.Context, ba *endpoint.BasicAuth) (string, error)
@@ -41,8 +47,9 @@ type Outputs struct {
 	Claimer Claimer
 	// Spill is the durable spill: checks the sink still refuses when the
 	// invocation must end go there, to be replayed into the database later
-	// (the record queue in AWS, a spool directory locally). nil: none.
-	Spill Sink
+	// (the record queue in AWS, a spool directory locally), and so does the
+	// invocation record the Recorder refuses. nil: none.
+	Spill Spill
 	// Queue counts what the outputs sent to the record queue, which SQS
 	// bills per 64 KiB chunk; nil: they send nothing there.
 	Queue meter.QueueCounter
@@ -95,6 +102,9 @@ type Handler struct {
 // New returns a probe handler.
 func New(cfg Config, checker *check.Checker, out Outputs, passwords Passwords, log *slog.Logger) *Handler {
 	cfg.defaults()
+	if out.Spill != nil {
+		cfg.Meter.Spill = out.Spill
+	}
 	return &Handler{cfg: cfg, checker: checker, out: out, meter: meter.New(cfg.Meter, out.Recorder, log),
 		passwords: passwords, log: log, sockets: newSockets()}
 }
@@ -110,6 +120,9 @@ type Summary struct {
 	Duplicates int       `json:"duplicates"` // already stored by an earlier attempt
 	Unwritten  int       `json:"unwritten"`  // neither written nor spilled: lost, and logged as such
 	Spilled    int       `json:"spilled"`    // handed to the durable spill, to be replayed
+	// RecordsLost is 1 when the invocation record could be neither
+	// recorded nor spilled: lost, logged and counted in EMF RecordsLost.
+	RecordsLost int `json:"records_lost,omitempty"`
 	// Missed checks never ran: not started before the invocation's
 	// deadline (MissedDeadline), or instants that had passed when Lambda
 	// retried the shard (MissedRetry).
@@ -224,8 +237,8 @@ func (h *Handler) close(ctx context.Context, sh *plan.Shard, start time.Time, pa
 		inv.Error = writeErr.Error()
 	}
 	sum.DurationMS = record.MS(inv.Duration)
-	// The alarms on unwritten and missed checks read this line.
-	h.meter.Close(ctx, inv, sum.Location, []emf.Metric{
+	// The alarms on unwritten and missed checks and lost records read this line.
+	sum.RecordsLost = h.meter.Close(ctx, inv, sum.Location, []emf.Metric{
 		{Name: "ChecksPlanned", Unit: "Count", Value: float64(sum.Planned)},
 		{Name: "ChecksDone", Unit: "Count", Value: float64(sum.Done)},
 		{Name: "ChecksFailed", Unit: "Count", Value: float64(sum.Failed)},

@@ -1,4 +1,5 @@
-// Package queue sends a probe's records (checks and invocation records) to
+// Package queue sends a probe's records (checks and invocation records), and
+// the fanout's records it could not write (invocation records, span claims), to
 // the record queue, an SQS queue in the home region: the path to the
 // database of probes that have no route to it (other regions, intranet
 // VPCs), and the durable spill of those that do. Messages are in the record
@@ -100,6 +101,19 @@ func (s *Sink) RecordInvocation(ctx context.Context, inv record.Invocation) erro
 	}
 	if err := s.send(ctx, body); err != nil {
 		return fmt.Errorf("send invocation message: %w", err)
+	}
+	return nil
+}
+
+// RecordSpan sends a span claim the fanout could not record, for the drain
+// to record in the ledger.
+func (s *Sink) RecordSpan(ctx context.Context, c record.SpanClaim) error {
+	body, err := record.EncodeSpan(&c)
+	if err != nil {
+		return err
+	}
+	if err := s.send(ctx, body); err != nil {
+		return fmt.Errorf("send span message: %w", err)
 	}
 	return nil
 }

@@ -131,3 +131,12 @@ const (
 	// late or never came. Stored so that the hole in the data is explained.
 	SpanMissed = "missed"
 )
+
+// SpanClaim is the ledger entry of a dispatched span: what the fanout
+// claims before it sends a span's shards, and spills when the ledger cannot
+// take it, so that the span is recorded as dispatched once it can.
+type SpanClaim struct {
+	Start  time.Time `json:"span_start"`
+	Shards int       `json:"shards"`
+	Checks int       `json:"checks"`
+}

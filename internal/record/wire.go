@@ -18,6 +18,7 @@ const Version = 2
 const (
 	KindChecks     = "checks"
 	KindInvocation = "invocation"
+	KindSpan       = "span" // a span claim (SpanClaim)
 )
 
 // maxErrorDetail caps a check's error detail on the wire, so that any one
@@ -30,6 +31,7 @@ type envelope struct {
 	Kind       string            `json:"kind"`
 	Checks     []json.RawMessage `json:"checks,omitempty"`
 	Invocation *Invocation       `json:"invocation,omitempty"`
+	Span       *SpanClaim        `json:"span,omitempty"`
 }
 
 // Encoded is one message body and the number of checks in it.
@@ -94,6 +96,15 @@ func EncodeInvocation(inv *Invocation) ([]byte, error) {
 	return sqsSafe(body), nil
 }
 
+// EncodeSpan is the message that carries one span claim.
+func EncodeSpan(c *SpanClaim) ([]byte, error) {
+	body, err := json.Marshal(envelope{V: Version, Kind: KindSpan, Span: c})
+	if err != nil {
+		return nil, fmt.Errorf("encode span message: %w", err)
+	}
+	return body, nil
+}
+
 // sqsSafe escapes the two characters JSON allows raw but SQS refuses in a
 // message body (U+FFFE and U+FFFF). They can occur only inside strings,
 // where an escape means the same.
@@ -105,11 +116,13 @@ func sqsSafe(b []byte) []byte {
 	return bytes.ReplaceAll(b, []byte("\uFFFF"), []byte(`\uffff`))
 }
 
-// Message is a decoded message: checks, or one invocation record.
+// Message is a decoded message: checks, one invocation record or one span
+// claim.
 type Message struct {
 	Kind       string
 	Checks     []Check
 	Invocation *Invocation
+	Span       *SpanClaim
 }
 
 // ErrFormat is wrapped by every Decode error: the message is not one this
@@ -127,8 +140,8 @@ type v1Check struct {
 	ScheduledAt time.Time `json:"scheduled_at"`
 }
 
-// Decode parses a message body written by EncodeChecks or EncodeInvocation,
-// of this version or version 1.
+// Decode parses a message body written by EncodeChecks, EncodeInvocation or
+// EncodeSpan, of this version or version 1.
 func Decode(body []byte) (Message, error) {
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -174,6 +187,11 @@ func Decode(body []byte) (Message, error) {
 			return Message{}, fmt.Errorf("%w: no invocation", ErrFormat)
 		}
 		return Message{Kind: KindInvocation, Invocation: env.Invocation}, nil
+	case KindSpan:
+		if env.Span == nil || env.Span.Start.IsZero() {
+			return Message{}, fmt.Errorf("%w: no span claim", ErrFormat)
+		}
+		return Message{Kind: KindSpan, Span: env.Span}, nil
 	}
 	return Message{}, fmt.Errorf("%w: unknown kind %q", ErrFormat, env.Kind)
 }

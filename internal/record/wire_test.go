@@ -110,6 +110,8 @@ func TestDecodeRefuses(t *testing.T) {
 		{"version 1 check without its instant", `{"v":1,"kind":"metrics","metrics":[{"endpoint_id":1,"location":"home","planned_at":"2026-01-01T00:00:00Z"}]}`},
 		{"version 1 without results", `{"v":1,"kind":"metrics","metrics":[]}`},
 		{"invocation missing", `{"v":2,"kind":"invocation"}`},
+		{"span claim missing", `{"v":2,"kind":"span"}`},
+		{"span claim without its start", `{"v":2,"kind":"span","span":{"shards":2}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,4 +141,20 @@ func TestDecodeVersion1(t *testing.T) {
 		t.Errorf("kind %q, want %q", msg.Kind, record.KindChecks)
 	}
 	recordtest.Equal(t, msg.Checks, want)
+}
+
+// TestSpanClaimRoundTrip: a span claim comes back from the wire as it went.
+func TestSpanClaimRoundTrip(t *testing.T) {
+	c := record.SpanClaim{Start: time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC), Shards: 3, Checks: 738}
+	body, err := record.EncodeSpan(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := record.Decode(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Kind != record.KindSpan || msg.Span == nil || *msg.Span != c {
+		t.Errorf("decoded %+v, want kind %q and %+v", msg, record.KindSpan, c)
+	}
 }

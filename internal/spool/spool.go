@@ -1,5 +1,6 @@
 // Package spool is the local durable spill: checks a probe could not write
-// before its invocation ended go to files in a directory, in the record
+// before its invocation ended, and the invocation records and span claims
+// the fleet could not record, go to files in a directory, in the record
 // package's wire form, and are replayed into the database once it is back.
 // (In AWS the record queue plays this part.)
 package spool
@@ -48,13 +49,88 @@ func (d *Dir) WriteChecks(_ context.Context, batch []record.Check) (int, error) 
 	}
 	stored := 0
 	for _, m := range msgs {
-		name := fmt.Sprintf("%020d-%06d-%d.json", time.Now().UnixNano(), d.seq.Add(1), os.Getpid())
-		if err := writeAtomic(filepath.Join(d.path, name), m.Body); err != nil {
+		if err := d.write(m.Body, ".json"); err != nil {
 			return stored, fmt.Errorf("spool checks (%d of %d stored): %w", stored, len(batch), err)
 		}
 		stored += m.Count
 	}
 	return stored, nil
+}
+
+// RecordInvocation stores an invocation record durably, like WriteChecks.
+func (d *Dir) RecordInvocation(_ context.Context, inv record.Invocation) error {
+	body, err := record.EncodeInvocation(&inv)
+	if err == nil {
+		err = d.write(body, ".json")
+	}
+	if err != nil {
+		return fmt.Errorf("spool %s invocation: %w", inv.Function, err)
+	}
+	return nil
+}
+
+// spanSuffix ends the name of a file holding a span claim, so that
+// SpansWaiting reads those files only.
+const spanSuffix = ".span.json"
+
+// RecordSpan stores a span claim durably, like WriteChecks.
+func (d *Dir) RecordSpan(_ context.Context, c record.SpanClaim) error {
+	body, err := record.EncodeSpan(&c)
+	if err == nil {
+		err = d.write(body, spanSuffix)
+	}
+	if err != nil {
+		return fmt.Errorf("spool span claim %s: %w", c.Start.UTC().Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+// SpansWaiting returns the starts of the span claims waiting in the spool
+// for replay: spans that were dispatched, whatever the ledger says yet.
+func (d *Dir) SpansWaiting(context.Context) ([]time.Time, error) {
+	names, err := d.files(spanSuffix)
+	if err != nil {
+		return nil, err
+	}
+	var starts []time.Time
+	for _, n := range names {
+		body, err := os.ReadFile(filepath.Join(d.path, n))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // replayed meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read spool file %s: %w", n, err)
+		}
+		msg, err := record.Decode(body)
+		if err != nil || msg.Kind != record.KindSpan {
+			return nil, fmt.Errorf("spool file %s: not a span claim: %w", n, err)
+		}
+		starts = append(starts, msg.Span.Start)
+	}
+	return starts, nil
+}
+
+// write stores one message in a file of its own, named to sort in the order
+// written.
+func (d *Dir) write(body []byte, suffix string) error {
+	name := fmt.Sprintf("%020d-%06d-%d%s", time.Now().UnixNano(), d.seq.Add(1), os.Getpid(), suffix)
+	return writeAtomic(filepath.Join(d.path, name), body)
+}
+
+// files returns the names of the spool's files ending in suffix, oldest first.
+func (d *Dir) files(suffix string) ([]string, error) {
+	entries, err := os.ReadDir(d.path)
+	if err != nil {
+		return nil, fmt.Errorf("read spool: %w", err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if n := e.Name(); strings.HasSuffix(n, suffix) && e.Type().IsRegular() {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
 }
 
 func writeAtomic(path string, body []byte) error {
@@ -79,14 +155,17 @@ func writeAtomic(path string, body []byte) error {
 	return err
 }
 
-// Sink is where replayed checks go: the database.
+// Sink is where replayed records go: the database. Each write is
+// idempotent.
 type Sink interface {
 	WriteChecks(ctx context.Context, batch []record.Check) (int, error)
+	RecordInvocation(ctx context.Context, inv record.Invocation) error
+	RecordSpan(ctx context.Context, c record.SpanClaim) error
 }
 
 // Replayed counts what Replay moved.
 type Replayed struct {
-	Files, Checks, Inserted int
+	Files, Checks, Inserted, Invocations, Spans int
 }
 
 // Replay writes every spooled file to sink, oldest first, and deletes each
@@ -95,17 +174,10 @@ type Replayed struct {
 // replayed twice inserts nothing the second time.
 func (d *Dir) Replay(ctx context.Context, sink Sink) (Replayed, error) {
 	var r Replayed
-	entries, err := os.ReadDir(d.path)
+	names, err := d.files(".json")
 	if err != nil {
-		return r, fmt.Errorf("read spool: %w", err)
+		return r, err
 	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		if n := e.Name(); strings.HasSuffix(n, ".json") && e.Type().IsRegular() {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
 	for _, n := range names {
 		path := filepath.Join(d.path, n)
 		body, err := os.ReadFile(path)
@@ -119,16 +191,37 @@ func (d *Dir) Replay(ctx context.Context, sink Sink) (Replayed, error) {
 		if err != nil {
 			return r, fmt.Errorf("spool file %s: %w", n, err)
 		}
-		inserted, err := sink.WriteChecks(ctx, msg.Checks)
-		if err != nil {
+		if err := replay(ctx, sink, msg, &r); err != nil {
 			return r, fmt.Errorf("replay spool file %s: %w", n, err)
 		}
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return r, fmt.Errorf("remove replayed spool file %s: %w", n, err)
 		}
 		r.Files++
+	}
+	return r, nil
+}
+
+// replay writes one message to sink and counts it in r.
+func replay(ctx context.Context, sink Sink, msg record.Message, r *Replayed) error {
+	switch msg.Kind {
+	case record.KindInvocation:
+		if err := sink.RecordInvocation(ctx, *msg.Invocation); err != nil {
+			return err
+		}
+		r.Invocations++
+	case record.KindSpan:
+		if err := sink.RecordSpan(ctx, *msg.Span); err != nil {
+			return err
+		}
+		r.Spans++
+	default:
+		inserted, err := sink.WriteChecks(ctx, msg.Checks)
+		if err != nil {
+			return err
+		}
 		r.Checks += len(msg.Checks)
 		r.Inserted += inserted
 	}
-	return r, nil
+	return nil
 }

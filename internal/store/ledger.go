@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/record"
 )
 
@@ -34,6 +35,46 @@ func (s *Store) ClaimSpan(ctx context.Context, spanStart time.Time, shards, chec
 		return false, fmt.Errorf("claim span %s: %w", spanStart.UTC().Format(time.RFC3339), err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// RecordSpan records a span claim that ClaimSpan could not record when it
+// was made, replayed from a spill: the span is dispatched, even where it was
+// recorded as missed meanwhile (its checks ran), and replaying it again
+// changes nothing. It runs watcher_record_span, which the fanout's and the
+// drain's roles may execute.
+func (s *Store) RecordSpan(ctx context.Context, c record.SpanClaim) error {
+	_, err := s.pool.Exec(ctx, `SELECT watcher_record_span($1, $2, $3)`,
+		c.Start.Truncate(time.Microsecond), c.Shards, c.Checks)
+	if err != nil {
+		return fmt.Errorf("record span %s: %w", c.Start.UTC().Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+// StoredSpans returns those of starts whose span, [start, start +
+// plan.SpanLength), holds a stored check: spans whose checks were dispatched,
+// whatever the ledger says. One round trip, a range probe per span on the
+// planned instant's index.
+func (s *Store) StoredSpans(ctx context.Context, starts []time.Time) ([]time.Time, error) {
+	if len(starts) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT s FROM unnest($1::timestamptz[]) s
+		WHERE EXISTS (SELECT FROM checks WHERE planned_at >= s AND planned_at < s + $2 * interval '1 microsecond')
+		ORDER BY 1`, starts, plan.SpanLength.Microseconds())
+	if err != nil {
+		return nil, fmt.Errorf("query stored spans: %w", err)
+	}
+	stored, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (time.Time, error) {
+		var t time.Time
+		err := row.Scan(&t)
+		return t.UTC(), err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read stored spans: %w", err)
+	}
+	return stored, nil
 }
 
 // RecordMissed records that the checks of the span starting at spanStart

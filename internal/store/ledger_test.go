@@ -223,3 +223,55 @@ func TestInvocations(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayedSpanClaim: a span claim replayed from a spill records its span
+// as dispatched, also over a missed entry recorded meanwhile (its checks
+// were dispatched), and replaying it again changes nothing.
+func TestReplayedSpanClaim(t *testing.T) {
+	t.Parallel()
+	s := open(t, pgtest.New(t))
+	ctx := testContext(t)
+	t0 := time.Now().UTC().Truncate(time.Minute).Add(-10*time.Minute + 10*time.Second)
+	t1, t2 := t0.Add(time.Minute), t0.Add(2*time.Minute)
+	if _, err := s.ClaimSpan(ctx, t0, 3, 120); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordMissed(ctx, t1, "no event"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time is a replay of the same spill
+		for _, c := range []record.SpanClaim{{Start: t0, Shards: 9, Checks: 9}, {Start: t1, Shards: 2, Checks: 80}, {Start: t2, Shards: 1, Checks: 5}} {
+			if err := s.RecordSpan(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.RecordSpan(ctx, record.SpanClaim{Start: t1, Shards: 7, Checks: 7}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spans, err := s.Spans(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range spans {
+		spans[i].RecordedAt = time.Time{}
+	}
+	want := []store.Span{
+		{Start: t0, Status: record.SpanDispatched, Shards: 3, Checks: 120},
+		{Start: t1, Status: record.SpanDispatched, Shards: 2, Checks: 80},
+		{Start: t2, Status: record.SpanDispatched, Shards: 1, Checks: 5},
+	}
+	if !reflect.DeepEqual(spans, want) {
+		t.Errorf("Spans:\n got %+v\nwant %+v", spans, want)
+	}
+
+	// A check planned within t1's span (at its very start and just before
+	// its end) makes it a stored span; t0 and t2 hold none.
+	if _, err := s.WriteChecks(ctx, []record.Check{metric(1, t1), metric(2, t1.Add(plan.SpanLength-time.Millisecond))}); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := s.StoredSpans(ctx, []time.Time{t0, t1, t2})
+	if err != nil || !reflect.DeepEqual(stored, []time.Time{t1}) {
+		t.Errorf("StoredSpans = %v, %v; want [%v]", stored, err, t1)
+	}
+}
