@@ -565,6 +565,8 @@ func (h *homeStack) queues(cfg *Config) {
 //     the home region here (Config.validate).
 //   - Secrets Manager (interface): the migrate function, and the operator
 //     in CloudShell, read the owner's secret.
+//   - SQS (interface): the fanout spills its span claim and invocation
+//     record to the record queue when the database refuses them.
 //   - S3 (gateway, free): the migrate function, a custom resource, answers
 //     CloudFormation by a PUT to a presigned URL in CloudFormation's bucket;
 //     the operator's CloudShell, which has no upload in a VPC, fetches the
@@ -606,6 +608,12 @@ func (h *homeStack) endpoints(cfg *Config, probeArns []*string, fanoutSG, migrat
 	iface("SecretsManagerEndpoint", "Watcher Secrets Manager endpoint: from migrate and the operator", awsec2.InterfaceVpcEndpointAwsService_SECRETS_MANAGER(),
 		[]awsec2.ISecurityGroup{migrateSG, operatorSG}, &awsiam.PolicyStatementProps{
 			Actions: jsii.Strings("secretsmanager:GetSecretValue"), Resources: &[]*string{h.DB.Secret().SecretArn()},
+		})
+	// The fanout spills what it could not record about itself (its span
+	// claim and invocation record) to the record queue during an outage.
+	iface("SqsEndpoint", "Watcher SQS endpoint: from the fanout, spilling to the record queue", awsec2.InterfaceVpcEndpointAwsService_SQS(),
+		[]awsec2.ISecurityGroup{fanoutSG}, &awsiam.PolicyStatementProps{
+			Actions: jsii.Strings("sqs:SendMessage"), Resources: &[]*string{h.Queue.QueueArn()},
 		})
 	s3 := awsec2.NewGatewayVpcEndpoint(stack, jsii.String("S3Endpoint"), &awsec2.GatewayVpcEndpointProps{
 		Vpc: h.Vpc, Service: awsec2.GatewayVpcEndpointAwsService_S3(), Subnets: &[]*awsec2.SubnetSelection{functionsSubnets()},

@@ -975,6 +975,8 @@ func assertNoNAT(t *testing.T, home *template, zones int) {
 			[]string{"FanoutSG"}},
 		"secretsmanager": {"Interface", []allow{{"secretsmanager:GetSecretValue", "{Ref:DatabaseSecretAttachment", thisAccount}},
 			[]string{"MigrateSG", "OperatorSG"}},
+		"sqs": {"Interface", []allow{{"sqs:SendMessage", "{Records", thisAccount}},
+			[]string{"FanoutSG"}},
 		"s3": {"Gateway", []allow{
 			{"s3:PutObject", "arn:aws:s3:::cloudformation-custom-resource-response-" + region + "/*", "null"},
 			{"s3:GetObject,s3:ListBucket", "*", `{"StringEquals":{` + thisAccount + `,"aws:ResourceAccount":{"Ref":"AWS::AccountId"}}}`},

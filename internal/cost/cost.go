@@ -195,11 +195,11 @@ type Fixed map[string]float64
 
 // DefaultFixed is the home-only deployment of infra/DEPLOY.md ("What it
 // costs", us-east-1 list prices, mid-2025): db.t4g.micro with 20 GiB, RDS
-// Proxy at its 2-vCPU minimum, the Lambda and Secrets Manager VPC interface
+// Proxy at its 2-vCPU minimum, the Lambda, Secrets Manager and SQS VPC interface
 // endpoints in one zone (no NAT gateway), and the secret and alarms. Logs
 // and the fanout are recorded per invocation (the logs and Lambda lines).
 func DefaultFixed() Fixed {
-	return Fixed{"database": 13.98, "proxy": 21.90, "endpoints": 14.60, "other": 1.80}
+	return Fixed{"database": 13.98, "proxy": 21.90, "endpoints": 21.90, "other": 2.10}
 }
 
 // Total is the monthly sum of every item.
