@@ -98,7 +98,7 @@ bench-sandbox: watcher
 # through store.WriteChecks into a PostgreSQL whose processes live in a
 # cgroup v1 memory group of 1 GiB (page cache included; shared_buffers 256MB,
 # fsync on), once the live partition is bulk-loaded to 3 GiB, for each order
-# of the unique key (about 25 minutes, some 6 GB of disk). Needs root and
+# of the unique key (about ten minutes a key order; the live partition alone is 3 GiB of disk). Needs root and
 # cgroup v1. Not part of make test. Fails when the stored rate falls below
 # the offered rate. INGEST_FLAGS="--key time-first --for 2m" for a shorter look.
 INGEST_FLAGS ?=
