@@ -68,23 +68,8 @@ func TestExternalDatabase(t *testing.T) {
 	if _, err := synthesize(app); err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := assemblyMessages(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		if m.Level != "info" {
-			t.Errorf("%s: %s", m.Level, m)
-		}
-	}
-	b, err := os.ReadFile(filepath.Join(out, "watcher-home.template.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := &template{region: "eu-west-1"}
-	if err := json.Unmarshal(b, home); err != nil {
-		t.Fatal(err)
-	}
+	assertOnlyInfo(t, out)
+	home := readTemplate(t, out, "watcher-home", "eu-west-1")
 
 	for typ, want := range map[string]int{
 		"AWS::RDS::DBInstance": 0, "AWS::RDS::DBProxy": 0, "AWS::EC2::VPC": 0, "AWS::EC2::Subnet": 0, "AWS::EC2::NatGateway": 0,

@@ -225,7 +225,10 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 		MaxConcurrency:          jsii.Number(float64(cfg.DrainConcurrency)),
 	}))
 
-	migrateEnv, migrateLayers := map[string]*string{}, layers
+	// The owner's connection is verified against the CA at caPath: your
+	// database's CA, or the RDS CA bundle.
+	migrateEnv := map[string]*string{"WATCHER_DB_SSLROOTCERT": jsii.String(caPath)}
+	migrateLayers := layers
 	for k, v := range cfg.Retention.env() {
 		migrateEnv[k] = jsii.String(v)
 	}
@@ -236,14 +239,12 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 		}
 		migrateEnv["WATCHER_DB_SECRET_ARN"] = h.ext.owner.SecretArn()
 		migrateEnv["WATCHER_ROLE_SECRETS"] = stack.ToJsonString(roleSecrets, nil)
-		migrateEnv["WATCHER_DB_SSLROOTCERT"] = jsii.String(caPath)
 	} else {
 		migrateEnv["WATCHER_DB_SECRET_ARN"] = h.DB.Secret().SecretArn()
 		migrateEnv["DATABASE_IAM_AUTH"] = jsii.String("true") // app roles log in with IAM: GRANT rds_iam
 		// The owner connects to the instance itself, not the proxy: its
 		// certificate is verified (verify-full) against the RDS CA bundle,
 		// at the same place as a database of your own's CA.
-		migrateEnv["WATCHER_DB_SSLROOTCERT"] = jsii.String(caPath)
 		migrateLayers = []awslambda.ILayerVersion{caLayer(stack, rdsCABundle, "Watcher: the RDS CA bundle (global), at "+caPath)}
 	}
 	h.Migrate = newFunction(stack, "Migrate", cfg, fnSpec{

@@ -99,6 +99,43 @@ func (tp *template) ofType(typ string) map[string]resource {
 	return out
 }
 
+// schedulesOf is the schedules whose target is the function of logical id
+// fnID.
+func (tp *template) schedulesOf(fnID string) map[string]resource {
+	out := map[string]resource{}
+	for id, s := range tp.ofType("AWS::Scheduler::Schedule") {
+		if target := s.Properties["Target"].(map[string]any); tp.resolve(target["Arn"]) == "{"+fnID+".Arn}" {
+			out[id] = s
+		}
+	}
+	return out
+}
+
+// readTemplate reads the template of stack from the cloud assembly in dir.
+func readTemplate(t *testing.T, dir, stack, region string) *template {
+	t.Helper()
+	tp := &template{region: region}
+	if err := json.Unmarshal(mustRead(t, filepath.Join(dir, stack+".template.json")), tp); err != nil {
+		t.Fatal(err)
+	}
+	return tp
+}
+
+// assertOnlyInfo fails the test on every warning or error the synth of the
+// cloud assembly in dir left (cdk-nag's findings among them).
+func assertOnlyInfo(t *testing.T, dir string) {
+	t.Helper()
+	msgs, err := assemblyMessages(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if m.Level != "info" {
+			t.Errorf("%s: %s", m.Level, m)
+		}
+	}
+}
+
 // function returns the Lambda function with the given name.
 func (tp *template) function(t *testing.T, name string) (string, resource) {
 	t.Helper()
@@ -298,11 +335,8 @@ func TestExampleFleet(t *testing.T) {
 	t.Run("the fanout runs every minute with the scheduled time", func(t *testing.T) {
 		fanoutID, _ := home.function(t, "watcher-fanout")
 		var found bool
-		for id, s := range home.ofType("AWS::Scheduler::Schedule") {
+		for id, s := range home.schedulesOf(fanoutID) {
 			target := s.Properties["Target"].(map[string]any)
-			if home.resolve(target["Arn"]) != "{"+fanoutID+".Arn}" {
-				continue
-			}
 			found = true
 			if s.Properties["ScheduleExpression"] != "rate(1 minute)" {
 				t.Errorf("%s: ScheduleExpression = %v", id, s.Properties["ScheduleExpression"])
@@ -568,11 +602,8 @@ func TestExampleFleet(t *testing.T) {
 	t.Run("the migrate function runs every 15 minutes, with time for the upkeep", func(t *testing.T) {
 		migrateID, fn := home.function(t, "watcher-migrate")
 		var found int
-		for id, s := range home.ofType("AWS::Scheduler::Schedule") {
+		for id, s := range home.schedulesOf(migrateID) {
 			target := s.Properties["Target"].(map[string]any)
-			if home.resolve(target["Arn"]) != "{"+migrateID+".Arn}" {
-				continue
-			}
 			found++
 			if s.Properties["ScheduleExpression"] != "rate(15 minutes)" {
 				t.Errorf("%s: ScheduleExpression = %v, want rate(15 minutes)", id, s.Properties["ScheduleExpression"])
@@ -770,15 +801,7 @@ func TestSynthExample(t *testing.T) {
 	if dir != out {
 		t.Errorf("assembly in %s, want %s", dir, out)
 	}
-	msgs, err := assemblyMessages(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		if m.Level != "info" {
-			t.Errorf("%s: %s", m.Level, m)
-		}
-	}
+	assertOnlyInfo(t, dir)
 	// The manifest, as `cdk deploy` reads it: the stacks, their regions, and
 	// the home stack deployed after the probes.
 	var manifest struct {
@@ -853,16 +876,9 @@ func TestHomeOnly(t *testing.T) {
 	if _, err := synthesize(app); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(out, "watcher-home.template.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tp := readTemplate(t, out, "watcher-home", "us-west-2")
 	if others, _ := filepath.Glob(filepath.Join(out, "watcher-probe-*.template.json")); len(others) != 0 {
 		t.Errorf("probe stacks %v, want the home stack only", others)
-	}
-	tp := &template{region: "us-west-2"}
-	if err := json.Unmarshal(b, tp); err != nil {
-		t.Fatal(err)
 	}
 	_, fn := tp.function(t, "watcher-fanout")
 	if got := tp.resolve(env(fn)["WATCHER_PROBES"]); got != `{"home":"arn:aws:lambda:us-west-2:`+testAccount+`:function:watcher-probe-home"}` {
@@ -887,15 +903,7 @@ func TestHomeOnly(t *testing.T) {
 		}
 	}
 	assertNoNAT(t, tp, 1)
-	msgs, err := assemblyMessages(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs {
-		if m.Level != "info" {
-			t.Errorf("%s: %s", m.Level, m)
-		}
-	}
+	assertOnlyInfo(t, out)
 	report, err := os.ReadFile(filepath.Join(out, "AwsSolutions--watcher-home-NagReport.csv"))
 	if err != nil {
 		t.Fatal(err)

@@ -197,14 +197,8 @@ func TestCLIInvokeProbeSpillsWhileTheDatabaseIsDown(t *testing.T) {
 			Enabled: true, Interval: 10 * time.Second, Timeout: time.Second,
 		})
 	}
-	event, err := json.Marshal(sh)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "shard.json"), event, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeShard(t, dir, sh)
 	if err := c.StopServer(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -261,17 +255,23 @@ func TestCLIInvokeProbeFailsWhenChecksAreLost(t *testing.T) {
 	sh := plan.Shard{Location: "home", Span: plan.Span{Start: time.Unix(0, 0), End: time.Unix(60, 0)},
 		Endpoints: []endpoint.Endpoint{{ID: 1, URL: "http://" + closedPort(t) + "/", Method: "GET", Location: "home",
 			Enabled: true, Interval: 30 * time.Second, Timeout: time.Second}}}
+	writeShard(t, dir, sh)
+	env := []string{"DATABASE_URL=postgres://watcher@" + closedPort(t) + "/watcher", "DATABASE_CONNECT_TIMEOUT=1s"}
+	res := runWatcher(t, time.Minute, dir, env, nil, "invoke", "probe", "--event", "shard.json", "--retime", "--spool", "/proc")
+	if res.Code != exitFailed || !strings.Contains(res.Stderr, "2 checks neither written nor spilled") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and the lost checks counted", res.Code, res.Stdout, res.Stderr)
+	}
+}
+
+// writeShard writes sh, a probe event, to dir/shard.json.
+func writeShard(t *testing.T, dir string, sh plan.Shard) {
+	t.Helper()
 	event, err := json.Marshal(sh)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "shard.json"), event, 0o644); err != nil {
 		t.Fatal(err)
-	}
-	env := []string{"DATABASE_URL=postgres://watcher@" + closedPort(t) + "/watcher", "DATABASE_CONNECT_TIMEOUT=1s"}
-	res := runWatcher(t, time.Minute, dir, env, nil, "invoke", "probe", "--event", "shard.json", "--retime", "--spool", "/proc")
-	if res.Code != exitFailed || !strings.Contains(res.Stderr, "2 checks neither written nor spilled") {
-		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and the lost checks counted", res.Code, res.Stdout, res.Stderr)
 	}
 }
 

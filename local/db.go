@@ -12,36 +12,39 @@ import (
 // localDatabase is the database name in the local cluster.
 const localDatabase = "watcher"
 
+// defaultDataDir is the directory of the local cluster unless --data says
+// otherwise.
+const defaultDataDir = ".watcher/pg"
+
 // ensureDatabase returns DATABASE_URL when set; otherwise it starts (or
 // reuses) the throwaway cluster in dir, and leaves it running so that the
-// next run starts at once.
-func ensureDatabase(ctx context.Context, dir string) (string, error) {
+// next run starts at once: local says which.
+func ensureDatabase(ctx context.Context, dir string) (u string, local bool, err error) {
 	if u := os.Getenv("DATABASE_URL"); u != "" {
-		return u, nil
+		return u, false, nil
 	}
-	c, err := startLocal(ctx, dir)
-	if err != nil {
-		return "", fmt.Errorf("local PostgreSQL: %w", err)
+	if u, err = startLocal(ctx, dir); err != nil {
+		return "", true, fmt.Errorf("local PostgreSQL: %w", err)
 	}
-	if err := c.CreateDatabase(ctx, localDatabase); err != nil {
-		return "", fmt.Errorf("local PostgreSQL: %w", err)
-	}
-	u := c.URL(localDatabase)
 	fmt.Printf("local PostgreSQL in %s: DATABASE_URL=%s\n", dir, u)
-	return u, nil
+	return u, true, nil
 }
 
 // startLocal starts (or reuses) the local cluster in dir, keeping its port
-// across restarts, and tells the person what they should know about it.
-func startLocal(ctx context.Context, dir string) (*localpg.Cluster, error) {
+// across restarts, tells the person what they should know about it, and
+// returns the URL of its database (created if need be).
+func startLocal(ctx context.Context, dir string) (string, error) {
 	c, err := localpg.Start(ctx, dir, localpg.Options{})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	for _, n := range c.Notes() {
 		fmt.Fprintln(os.Stderr, "watcher:", n)
 	}
-	return c, nil
+	if err := c.CreateDatabase(ctx, localDatabase); err != nil {
+		return "", err
+	}
+	return c.URL(localDatabase), nil
 }
 
 func dbCmd() *cobra.Command {
@@ -52,14 +55,11 @@ func dbCmd() *cobra.Command {
 		Short: "Start (or reuse) the local cluster, on the port it had before, and print its DATABASE_URL",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := startLocal(cmd.Context(), dir)
+			u, err := startLocal(cmd.Context(), dir)
 			if err != nil {
 				return err
 			}
-			if err := c.CreateDatabase(cmd.Context(), localDatabase); err != nil {
-				return err
-			}
-			fmt.Printf("export DATABASE_URL='%s'\n", c.URL(localDatabase))
+			fmt.Printf("export DATABASE_URL='%s'\n", u)
 			return nil
 		},
 	}
@@ -75,7 +75,7 @@ func dbCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.PersistentFlags().StringVar(&dir, "data", ".watcher/pg", "directory of the local cluster")
+	cmd.PersistentFlags().StringVar(&dir, "data", defaultDataDir, "directory of the local cluster")
 	checkFlag(cmd.PersistentFlags(), "data", func() string {
 		if dir == "" {
 			return "must not be empty"

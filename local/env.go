@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 	"github.com/watcher-dev/watcher/internal/store"
@@ -72,23 +71,18 @@ func exitCode(err error) int {
 
 // databaseURL is DATABASE_URL, which every command that needs the database
 // reads, bounded by a connection timeout (withConnectTimeout), once the
-// database has answered: a command fails at once, naming the database, when
-// it does not.
-func databaseURL() (string, error) {
+// database has answered (connect): a command fails at once, naming the
+// database, when it does not.
+func databaseURL(ctx context.Context) (string, error) {
 	u, err := envDatabaseURL()
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*connectTimeout(u)) // connect, then ping
-	defer cancel()
-	conn, err := pgx.Connect(ctx, u)
-	if err == nil {
-		err = conn.Ping(ctx)
-		conn.Close(ctx)
-	}
+	st, err := connect(ctx, u)
 	if err != nil {
-		return "", unreachable(u, err)
+		return "", err
 	}
+	st.Close()
 	return u, nil
 }
 

@@ -130,12 +130,6 @@ func loadLocalConfig(env config.Env, environ []string) (localConfig, error) {
 	return c, nil
 }
 
-// defaultLocalConfig is the configuration of an empty environment.
-func defaultLocalConfig() localConfig {
-	c, _ := loadLocalConfig(func(string) (string, bool) { return "", false }, nil)
-	return c
-}
-
 // logger is where the watcher command logs: slog text on stderr.
 func logger(level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
@@ -163,11 +157,6 @@ var (
 	_ probe.Sink = (*spool.Dir)(nil)
 	_ spool.Sink = (*store.Store)(nil)
 )
-
-// newFleet is newFleetWith the configuration of an empty environment.
-func newFleet(st *store.Store, dir *spool.Dir, log *slog.Logger, progress bool) *fleet {
-	return newFleetWith(defaultLocalConfig(), st, dir, log, progress)
-}
 
 // newFleetWith wires the handlers over one store, with dir (nil: none) as
 // every probe's durable spill, each probe under its shardDeadline.
@@ -320,9 +309,6 @@ func spooled(dir *spool.Dir) bool {
 
 // wait blocks until every probe invocation has returned.
 func (f *fleet) wait() { f.invoker.Wait() }
-
-// quietLogger keeps handler logs out of a person's terminal unless they matter.
-func quietLogger() *slog.Logger { return logger(slog.LevelWarn) }
 
 // nextMinute is the first whole minute after t.
 func nextMinute(t time.Time) time.Time { return t.Truncate(time.Minute).Add(time.Minute) }

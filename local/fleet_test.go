@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/dev/targets"
 	"github.com/watcher-dev/watcher/internal/plan"
+	"github.com/watcher-dev/watcher/internal/spool"
+	"github.com/watcher-dev/watcher/internal/store"
 )
 
 // TestFleetStoresEachDueCheckOnce runs the local fleet (fanout, in-process
@@ -136,3 +139,12 @@ func testFleet(t *testing.T, u string) {
 		t.Errorf("report counts %d checks, fanout planned %d", reported, sum.Checks)
 	}
 }
+
+// newFleet is newFleetWith the configuration of an empty environment.
+func newFleet(st *store.Store, dir *spool.Dir, log *slog.Logger, progress bool) *fleet {
+	c, _ := loadLocalConfig(func(string) (string, bool) { return "", false }, nil)
+	return newFleetWith(c, st, dir, log, progress)
+}
+
+// quietLogger keeps handler logs out of a person's terminal unless they matter.
+func quietLogger() *slog.Logger { return logger(slog.LevelWarn) }

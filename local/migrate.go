@@ -15,7 +15,7 @@ func migrateCmd() *cobra.Command {
 		Short: "Apply the embedded SQL migrations to DATABASE_URL, create partitions ahead and the application roles",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			u, err := databaseURL()
+			u, err := databaseURL(cmd.Context())
 			if err != nil {
 				return err
 			}

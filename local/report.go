@@ -51,12 +51,6 @@ checks differ from plan or that were not dispatched, consecutive ones of one
 status as one range.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if since <= 0 {
-				return fmt.Errorf("--since must be positive, not %s", since)
-			}
-			if _, err := path.Match(filter.name, ""); err != nil {
-				return fmt.Errorf("--name %q: %w", filter.name, err)
-			}
 			st, err := openStore(cmd.Context())
 			if err != nil {
 				return err
@@ -66,11 +60,17 @@ status as one range.`,
 		},
 	}
 	f := cmd.Flags()
-	daysVar(f, &since, "since", time.Hour, "report on checks planned this long ago or later (1h, 30d)")
+	daysVar(f, &since, "since", time.Hour, "report on checks planned this long ago or later (1h, 30d)") // positive: days refuses the rest
 	f.BoolVar(&filter.failing, "failing", false, "only endpoints with at least one failed check")
 	f.StringVar(&filter.name, "name", "", "only endpoints whose name contains this, or matches it as a glob (api-*, *.example.com)")
 	f.StringVar(&filter.location, "location", "", "only checks from this location")
 	f.BoolVar(&asJSON, "json", false, "print the report as one JSON object")
+	checkFlag(f, "name", func() string {
+		if _, err := path.Match(filter.name, ""); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
 	return cmd
 }
 
@@ -281,13 +281,18 @@ func writeSpans(w io.Writer, since time.Time, spans []store.SpanCount) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	var planned, stored int
+	planned, stored := spanTotals(spans)
+	fmt.Fprintf(w, "\n%d spans: %d checks planned, %d stored\n", len(spans), planned, stored)
+	return nil
+}
+
+// spanTotals adds up the checks planned and stored in spans.
+func spanTotals(spans []store.SpanCount) (planned, stored int) {
 	for _, s := range spans {
 		planned += s.Planned
 		stored += s.Stored
 	}
-	fmt.Fprintf(w, "\n%d spans: %d checks planned, %d stored\n", len(spans), planned, stored)
-	return nil
+	return planned, stored
 }
 
 // The JSON shape of a report (`watcher report --json`), kept stable: fields
@@ -364,10 +369,7 @@ func jsonReport(rep store.Report, since time.Time, spans []store.SpanCount) repo
 		}
 		out.Endpoints = append(out.Endpoints, e)
 	}
-	for _, s := range spans {
-		out.Spans.Planned += s.Planned
-		out.Spans.Stored += s.Stored
-	}
+	out.Spans.Planned, out.Spans.Stored = spanTotals(spans)
 	for _, r := range collapseSpans(spans) {
 		out.Spans.Ranges = append(out.Spans.Ranges, spanRangeJSON{First: r.First.UTC(), Last: r.Last.UTC(), Status: r.Status,
 			Spans: r.Spans, Shards: r.Shards, Planned: r.Planned, Stored: r.Stored})

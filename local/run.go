@@ -58,8 +58,7 @@ code is 1 when checks were neither written nor spilled.`,
 			}
 			log := logger(cfg.logLevel)
 			slog.SetDefault(log) // the store's logs too, in the one format
-			local := os.Getenv("DATABASE_URL") == ""
-			raw, err := ensureDatabase(ctx, dataDir)
+			raw, local, err := ensureDatabase(ctx, dataDir)
 			if err != nil {
 				return err
 			}
@@ -118,7 +117,7 @@ code is 1 when checks were neither written nor spilled.`,
 	f.IntVar(&demo, "demo", 0, "start the target farm and import this many demo endpoints against it")
 	f.BoolVar(&report, "report", true, "print the report of the run at the end")
 	f.StringVar(&farm, "farm-addr", "127.0.0.1:0", "address of the demo target farm")
-	f.StringVar(&dataDir, "data", ".watcher/pg", "directory of the local PostgreSQL cluster, when DATABASE_URL is unset")
+	f.StringVar(&dataDir, "data", defaultDataDir, "directory of the local PostgreSQL cluster, when DATABASE_URL is unset")
 	f.StringVar(&spoolDir, "spool", ".watcher/spool", "durable spill: checks and records the database refused when an invocation had to end, replayed every minute")
 	nonNegative(f, "for", &dur)
 	nonNegative(f, "demo", &demo)
@@ -253,7 +252,7 @@ func disableDemo(st *store.Store, eps []endpoint.Endpoint) {
 // started (or reused) keeps running, and how to stop it.
 func stillRunning(dataDir, url string) {
 	stop := os.Args[0] + " db down"
-	if dataDir != ".watcher/pg" {
+	if dataDir != defaultDataDir {
 		stop += " --data " + dataDir
 	}
 	fmt.Printf("\nStill running: the local PostgreSQL in %s (DATABASE_URL=%s), so that the next run starts at once.\nStop it with: %s\n",

@@ -8,7 +8,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +20,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/cost"
@@ -131,9 +129,7 @@ func OpenStore(ctx context.Context, awsCfg aws.Config, c config.Common, opts ...
 }
 
 // SecretsManager is the one call SecretPassword makes to AWS.
-type SecretsManager interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-}
+type SecretsManager = secrets.SecretsManager
 
 // SecretPassword returns the password of the database secret at arn, a
 // JSON object with a "password" field. It is read on the first connection
@@ -150,17 +146,11 @@ func SecretPassword(sm SecretsManager, arn string) store.PasswordFunc {
 		if password != "" {
 			return password, nil
 		}
-		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+		pw, err := secrets.DatabasePassword(ctx, sm, arn)
 		if err != nil {
-			return "", fmt.Errorf("read database password secret %s: %w", arn, err)
+			return "", fmt.Errorf("database %w", err)
 		}
-		var s struct {
-			Password string `json:"password"`
-		}
-		if json.Unmarshal([]byte(aws.ToString(out.SecretString)), &s) != nil || s.Password == "" {
-			return "", fmt.Errorf("database password secret %s: not a JSON object with a password", arn)
-		}
-		password = s.Password
+		password = pw
 		return password, nil
 	}
 }

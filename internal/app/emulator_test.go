@@ -4,9 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
 	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/dev/moto"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
@@ -23,13 +20,9 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // the connection.)
 func TestOpenStoreSecretFromAnotherRegion(t *testing.T) {
 	ctx := context.Background()
-	out, err := secretsmanager.NewFromConfig(moto.Config(t, "eu-west-1")).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String(moto.Name(t, "db")), SecretString: aws.String(`{"username":"postgres","password":"pw-home"}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	arn := moto.CreateSecret(t, "eu-west-1", moto.Name(t, "db"), `{"username":"postgres","password":"pw-home"}`)
 	st, err := OpenStore(ctx, moto.Config(t, "us-east-1"), config.Common{DatabaseURL: pgtest.New(t),
-		DatabasePasswordSecretARN: aws.ToString(out.ARN)})
+		DatabasePasswordSecretARN: arn})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,6 +181,15 @@ func (c *Checker) Close() { c.transport.CloseIdleConnections() }
 // the regex is still searched in the part read and RegexMatch records a match
 // found there, but stays nil when none is (the rest was never read).
 func (c *Checker) Run(ctx context.Context, req *Request) record.Result {
+	return c.RunCounted(ctx, req, nil)
+}
+
+// RunCounted is Run that also tells ops (nil: no one) of each DNS lookup,
+// connect and TLS handshake of the check: +1 as it starts, -1 as it ends,
+// for those that outlive the check too. Called from the check's own trace
+// hooks, so the caller's counting costs no second trace (which net/http
+// would compose with this one by reflection).
+func (c *Checker) RunCounted(ctx context.Context, req *Request, ops func(delta int)) record.Result {
 	timeout := req.Timeout
 	if timeout <= 0 {
 		timeout = endpoint.DefaultTimeout
@@ -191,7 +200,7 @@ func (c *Checker) Run(ctx context.Context, req *Request) record.Result {
 	ctx = context.WithValue(ctx, checkDeadline{}, deadline)
 
 	var res record.Result
-	tl := &timeline{}
+	tl := &timeline{ops: ops}
 	// The request carries the trace from the start: WithContext would copy it.
 	hr, err := c.newRequest(httptrace.WithClientTrace(ctx, tl.trace()), req)
 	if err != nil {
@@ -378,7 +387,8 @@ type timeline struct {
 	connOK              bool
 	tlsStart, tlsDone   time.Time
 	firstByte           time.Time
-	dns, connect, tls   time.Duration // earlier redirect hops
+	dns, connect, tls   time.Duration   // earlier redirect hops
+	ops                 func(delta int) // RunCounted's; called outside mu
 }
 
 func (t *timeline) trace() *httptrace.ClientTrace {
@@ -387,16 +397,28 @@ func (t *timeline) trace() *httptrace.ClientTrace {
 		f()
 		t.mu.Unlock()
 	}
+	op := func(delta int) {
+		if t.ops != nil {
+			t.ops(delta)
+		}
+	}
 	return &httptrace.ClientTrace{
-		GetConn:  func(string) { now(t.endHop) },
-		DNSStart: func(httptrace.DNSStartInfo) { now(func() { t.dnsStart = time.Now() }) },
-		DNSDone:  func(httptrace.DNSDoneInfo) { now(func() { t.dnsDone = time.Now() }) },
+		GetConn: func(string) { now(t.endHop) },
+		DNSStart: func(httptrace.DNSStartInfo) {
+			now(func() { t.dnsStart = time.Now() })
+			op(1)
+		},
+		DNSDone: func(httptrace.DNSDoneInfo) {
+			now(func() { t.dnsDone = time.Now() })
+			op(-1)
+		},
 		ConnectStart: func(string, string) {
 			now(func() {
 				if t.connStart.IsZero() {
 					t.connStart = time.Now()
 				}
 			})
+			op(1)
 		},
 		ConnectDone: func(_, _ string, err error) {
 			now(func() {
@@ -404,9 +426,16 @@ func (t *timeline) trace() *httptrace.ClientTrace {
 					t.connDone, t.connOK = time.Now(), err == nil
 				}
 			})
+			op(-1)
 		},
-		TLSHandshakeStart:    func() { now(func() { t.tlsStart = time.Now() }) },
-		TLSHandshakeDone:     func(tls.ConnectionState, error) { now(func() { t.tlsDone = time.Now() }) },
+		TLSHandshakeStart: func() {
+			now(func() { t.tlsStart = time.Now() })
+			op(1)
+		},
+		TLSHandshakeDone: func(tls.ConnectionState, error) {
+			now(func() { t.tlsDone = time.Now() })
+			op(-1)
+		},
 		GotFirstResponseByte: func() { now(func() { t.firstByte = time.Now() }) },
 	}
 }

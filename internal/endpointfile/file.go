@@ -6,6 +6,7 @@
 package endpointfile
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -159,21 +160,12 @@ func parseEntry(at Problem, node *yaml.Node, locations []string) (endpoint.Endpo
 		return endpoint.Endpoint{}, ps
 	}
 	f := fields(node, "", entryFields, bad)
-	text := func(name string) string {
-		v := f[name]
-		if v == nil || v.ShortTag() == "!!null" {
-			return ""
-		}
-		if v.Kind != yaml.ScalarNode {
-			bad(name, "want a string, got %s (line %d)", kind(v), v.Line)
-			return ""
-		}
-		return v.Value
-	}
+	text := func(name string) string { return scalar(f, "", name, bad) }
+	method := text("method")
 	ep := endpoint.Endpoint{
 		Name:     text("name"),
 		URL:      strings.TrimSpace(text("url")),
-		Method:   strings.ToUpper(text("method")),
+		Method:   strings.ToUpper(method),
 		Body:     text("body"),
 		Regex:    text("regex"),
 		Location: text("location"),
@@ -211,7 +203,7 @@ func parseEntry(at Problem, node *yaml.Node, locations []string) (endpoint.Endpo
 		bad("url", "%s", msg)
 	}
 	if !slices.Contains(endpoint.Methods, ep.Method) {
-		bad("method", "%q is not one of %s", text("method"), strings.Join(endpoint.Methods, ", "))
+		bad("method", "%q is not one of %s", method, strings.Join(endpoint.Methods, ", "))
 	}
 	var err error
 	intervalOK := false
@@ -259,15 +251,7 @@ func basicAuth(v *yaml.Node, ep *endpoint.Endpoint, bad func(field, format strin
 		return nil
 	}
 	f := fields(v, "basic_auth.", basicAuthFields, bad)
-	text := func(name string) string {
-		if n := f[name]; n != nil && n.ShortTag() != "!!null" {
-			if n.Kind == yaml.ScalarNode {
-				return n.Value
-			}
-			bad("basic_auth."+name, "want a string, got %s (line %d)", kind(n), n.Line)
-		}
-		return ""
-	}
+	text := func(name string) string { return scalar(f, "basic_auth.", name, bad) }
 	ba := &endpoint.BasicAuth{Username: text("username"), PasswordEnv: text("password_env"), PasswordSecret: text("password_secret")}
 	switch {
 	case ba.Username == "":
@@ -305,20 +289,38 @@ func fields(m *yaml.Node, prefix string, allowed []string, bad func(field, forma
 	return out
 }
 
+// scalar is the string value of field name in f, "" when it is absent or
+// null; a value that is not a string is reported as field prefix+name.
+func scalar(f map[string]*yaml.Node, prefix, name string, bad func(field, format string, args ...any)) string {
+	v := f[name]
+	if v == nil || v.ShortTag() == "!!null" {
+		return ""
+	}
+	if v.Kind != yaml.ScalarNode {
+		bad(prefix+name, "want a string, got %s (line %d)", kind(v), v.Line)
+		return ""
+	}
+	return v.Value
+}
+
 // label names an entry for people: its name, else its URL, as written.
 func label(node *yaml.Node) string {
 	node = deref(node)
 	if node.Kind != yaml.MappingNode {
 		return ""
 	}
-	var s string
-	for _, key := range []string{"url", "name"} {
-		for i := 0; i+1 < len(node.Content); i += 2 {
-			if v := deref(node.Content[i+1]); node.Content[i].Value == key && v.Kind == yaml.ScalarNode && v.Value != "" {
-				s = strings.TrimSpace(v.Value)
+	var name, rawURL string
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if v := deref(node.Content[i+1]); v.Kind == yaml.ScalarNode && v.Value != "" {
+			switch node.Content[i].Value {
+			case "name":
+				name = v.Value
+			case "url":
+				rawURL = v.Value
 			}
 		}
 	}
+	s := strings.TrimSpace(cmp.Or(name, rawURL))
 	if r := []rune(s); len(r) > 80 {
 		s = string(r[:77]) + "..."
 	}

@@ -91,8 +91,8 @@ func New(cfg Config, rec Recorder, log *slog.Logger) *Meter {
 // Internet, to which Close adds cost.CheckSentBytes per check done (a
 // fanout does no checks and sends nothing to the Internet: its Invoke
 // calls go to the Lambda API in its region); the queue requests its
-// outputs sent (TakeSent), to which Close adds what the recorder itself
-// sent. It records it within timeout, even when ctx has ended, retrying
+// outputs sent (TakeSent), to which Close adds what the recorder and the
+// spill themselves sent. It records it within timeout, even when ctx has ended, retrying
 // while the recorder fails and then handing it to the spill (Keep), and
 // writes the EMF line: metrics with the invocation's Duration, CostUSD
 // (Lambda's part) and RecordsLost, under the dimensions function and
@@ -101,7 +101,7 @@ func New(cfg Config, rec Recorder, log *slog.Logger) *Meter {
 // returns 1 for it: the invocation is over and has no one else to tell.
 //
 // What is logged after Close (such as a handler's last line) and what the
-// recorder sends to record it count towards the next invocation.
+// recorder or the spill sends to record it count towards the next invocation.
 func (m *Meter) Close(ctx context.Context, inv record.Invocation, location string, metrics []emf.Metric,
 	timeout time.Duration) (lost int) {
 	inv.Function, inv.Region, inv.Arch, inv.MemoryMB = m.cfg.Function, m.cfg.Region, m.cfg.Arch, m.cfg.MemoryMB
@@ -112,7 +112,7 @@ func (m *Meter) Close(ctx context.Context, inv record.Invocation, location strin
 			inv.Init = gap
 		}
 	}
-	requests, sent := TakeSent(m.rec)
+	requests, sent := TakeSent(m.rec, m.cfg.Spill)
 	inv.QueueRequests += requests
 	inv.QueueBytes += sent
 	inv.NetBytes += int64(inv.ChecksDone) * cost.CheckOverheadBytes

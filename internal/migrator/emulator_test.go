@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/watcher-dev/watcher/internal/dev/moto"
@@ -51,12 +50,7 @@ func TestCustomResourceRespondsToS3(t *testing.T) {
 			dbURL := pgtest.Empty(t)
 			secretARN := "arn:aws:secretsmanager:eu-west-1:123456789012:secret:" + moto.Name(t, "db") + "-AbCdEf"
 			if tt.secret {
-				out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(moto.Name(t, "db")),
-					SecretString: aws.String(secretFor(t, dbURL))})
-				if err != nil {
-					t.Fatal(err)
-				}
-				secretARN = aws.ToString(out.ARN)
+				secretARN = moto.CreateSecret(t, region, moto.Name(t, "db"), secretFor(t, dbURL))
 			}
 			key := "/" + bucket + "/" + moto.Name(t, "response")
 			ev := cfn.Event{RequestType: cfn.RequestCreate, RequestID: "req-" + tt.name,

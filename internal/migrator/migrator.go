@@ -27,13 +27,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/watcher-dev/watcher/internal/record"
+	smsecrets "github.com/watcher-dev/watcher/internal/secrets"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
 // SecretsManager is the one call the migrator makes to AWS.
-type SecretsManager interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-}
+type SecretsManager = smsecrets.SecretsManager
 
 // MigrateFunc applies the migrations to the database at url
 // (store.Migrate in production).
@@ -302,17 +301,11 @@ func (h *Handler) rolePasswords(ctx context.Context) (map[string]string, error) 
 		if !ok {
 			return nil, fmt.Errorf("role secrets: none for %s; every application role needs one", role)
 		}
-		v, err := h.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+		pw, err := smsecrets.DatabasePassword(ctx, h.sm, arn)
 		if err != nil {
-			return nil, fmt.Errorf("read password secret of %s (%s): %w", role, arn, err)
+			return nil, fmt.Errorf("role %s: %w", role, err)
 		}
-		var s struct {
-			Password string `json:"password"`
-		}
-		if json.Unmarshal([]byte(aws.ToString(v.SecretString)), &s) != nil || s.Password == "" {
-			return nil, fmt.Errorf("password secret of %s (%s): not a JSON object with a password", role, arn)
-		}
-		out[role] = s.Password
+		out[role] = pw
 	}
 	return out, nil
 }

@@ -58,7 +58,7 @@ func OutputsFromConfig(ctx context.Context, awsCfg aws.Config, c config.Probe, l
 		}
 	}
 	if c.DatabaseURL == "" {
-		return Outputs{Sink: q, Recorder: q, Queue: q}, nil
+		return Outputs{Sink: q, Recorder: q}, nil
 	}
 	st, err := app.OpenStore(ctx, awsCfg, c.Common, store.WithLogger(log))
 	if err != nil {
@@ -66,7 +66,7 @@ func OutputsFromConfig(ctx context.Context, awsCfg aws.Config, c config.Probe, l
 	}
 	out := Outputs{Sink: st, Recorder: st, Claimer: st}
 	if q != nil {
-		out.Spill, out.Queue = q, q // never a typed nil in an interface
+		out.Spill = q // never a typed nil in the interface
 	}
 	return out, nil
 }

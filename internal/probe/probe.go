@@ -50,9 +50,6 @@ type Outputs struct {
 	// (the record queue in AWS, a spool directory locally), and so does the
 	// invocation record the Recorder refuses. nil: none.
 	Spill Spill
-	// Queue counts what the outputs sent to the record queue, which SQS
-	// bills per 64 KiB chunk; nil: they send nothing there.
-	Queue meter.QueueCounter
 }
 
 // Config tunes a probe. Zero values take the defaults.
@@ -230,9 +227,9 @@ func (h *Handler) close(ctx context.Context, sh *plan.Shard, start time.Time, pa
 		PayloadBytes:    payloadBytes,
 		NetBytes:        sum.BodyBytes,
 	}
-	if h.out.Queue != nil {
-		inv.QueueRequests, inv.QueueBytes = h.out.Queue.TakeSent()
-	}
+	// What the outputs sent to the record queue (SQS bills per 64 KiB
+	// chunk); the meter adds what the recorder sent.
+	inv.QueueRequests, inv.QueueBytes = meter.TakeSent(h.out.Sink, h.out.Spill)
 	if writeErr != nil && sum.Unwritten > 0 {
 		inv.Error = writeErr.Error()
 	}

@@ -3,7 +3,6 @@ package probe
 import (
 	"context"
 	"fmt"
-	"net/http/httptrace"
 	"sync"
 	"time"
 
@@ -52,7 +51,7 @@ func (h *Handler) schedule(ctx context.Context, jobs []job, location string, sto
 		checks <- m
 	}
 	run := func(j job) {
-		res := h.checker.Run(httptrace.WithClientTrace(ctx, j.sock.trace()), j.req)
+		res := h.checker.RunCounted(ctx, j.req, j.sock.op)
 		j.sock.end()
 		done(j, res)
 	}

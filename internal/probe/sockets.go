@@ -2,9 +2,7 @@ package probe
 
 import (
 	"context"
-	"crypto/tls"
 	"math"
-	"net/http/httptrace"
 	"sync"
 	"time"
 
@@ -94,10 +92,9 @@ func (s *sockets) release() {
 // socketHold is one check's unit. It is given back once the check has
 // returned and none of its DNS lookups, connects or TLS handshakes is still
 // running: net/http's transport lets a dial go on after its request gave up
-// (for a later request to use), so a connect to an address
-// that drops SYNs holds its socket until the kernel gives up, minutes after
-// the check's timeout. The hooks of its trace see those dials through:
-// they keep the unit, or take one again, until the last ends.
+// (for a later request to use), until the check's deadline (check bounds
+// it there), so a check that returns early can leave a socket behind. The check's trace hooks see those dials through:
+// they keep the unit, or take one again, until the last ends (op).
 //
 // What it does not count: the second query socket of a lookup (A and AAAA
 // go out at once), a second connect while IPv4 and IPv6 race (Happy
@@ -115,18 +112,8 @@ type socketHold struct {
 // hold returns the hold of a check that has just acquired its unit.
 func (s *sockets) hold() *socketHold { return &socketHold{s: s, held: true} }
 
-// trace counts the check's lookups, connects and handshakes.
-func (h *socketHold) trace() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		DNSStart:          func(httptrace.DNSStartInfo) { h.op(1) },
-		DNSDone:           func(httptrace.DNSDoneInfo) { h.op(-1) },
-		ConnectStart:      func(string, string) { h.op(1) },
-		ConnectDone:       func(string, string, error) { h.op(-1) },
-		TLSHandshakeStart: func() { h.op(1) },
-		TLSHandshakeDone:  func(tls.ConnectionState, error) { h.op(-1) },
-	}
-}
-
+// op counts the check's lookups, connects and handshakes as they start
+// (+1) and end (-1): check.Checker.RunCounted's ops.
 func (h *socketHold) op(delta int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

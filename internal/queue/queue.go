@@ -96,24 +96,24 @@ func (s *Sink) WriteChecks(ctx context.Context, batch []record.Check) (int, erro
 // invocations reach the invocations table (and cost accounting) too.
 func (s *Sink) RecordInvocation(ctx context.Context, inv record.Invocation) error {
 	body, err := record.EncodeInvocation(&inv)
-	if err != nil {
-		return err
-	}
-	if err := s.send(ctx, body); err != nil {
-		return fmt.Errorf("send invocation message: %w", err)
-	}
-	return nil
+	return s.sendOne(ctx, "invocation", body, err)
 }
 
 // RecordSpan sends a span claim the fanout could not record, for the drain
 // to record in the ledger.
 func (s *Sink) RecordSpan(ctx context.Context, c record.SpanClaim) error {
 	body, err := record.EncodeSpan(&c)
+	return s.sendOne(ctx, "span", body, err)
+}
+
+// sendOne sends a message of one record (what), unless encoding it failed
+// (err).
+func (s *Sink) sendOne(ctx context.Context, what string, body []byte, err error) error {
 	if err != nil {
 		return err
 	}
 	if err := s.send(ctx, body); err != nil {
-		return fmt.Errorf("send span message: %w", err)
+		return fmt.Errorf("send %s message: %w", what, err)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/watcher-dev/watcher/internal/dev/moto"
@@ -24,23 +23,13 @@ func TestResolverAcrossRegions(t *testing.T) {
 	name := "watcher/basic-auth/" + moto.Name(t, "site")
 	arns := map[string]string{}
 	for _, region := range []string{home, away} {
-		out, err := secretsmanager.NewFromConfig(moto.Config(t, region)).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-			Name: aws.String(name), SecretString: aws.String("password-in-" + region)})
-		if err != nil {
-			t.Fatalf("create secret in %s: %v", region, err)
-		}
-		arns[region] = aws.ToString(out.ARN)
+		arns[region] = moto.CreateSecret(t, region, name, "password-in-"+region)
 		if ARNRegion(arns[region]) != region {
 			t.Fatalf("ARN %s: region %q, want %s", arns[region], ARNRegion(arns[region]), region)
 		}
 	}
 	onlyHome := "watcher/basic-auth/" + moto.Name(t, "home-only")
-	out, err := secretsmanager.NewFromConfig(moto.Config(t, home)).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String(onlyHome), SecretString: aws.String("home-only")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	onlyHomeARN := aws.ToString(out.ARN)
+	onlyHomeARN := moto.CreateSecret(t, home, onlyHome, "home-only")
 
 	noEnv := func(string) (string, bool) { return "", false }
 	for _, probe := range []string{home, away} {

@@ -5,6 +5,7 @@ package secrets
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -87,4 +88,21 @@ func (r *Resolver) secret(ctx context.Context, id string) (string, error) {
 	r.cache[id] = cached{value: *out.SecretString, fetched: r.now()}
 	r.mu.Unlock()
 	return *out.SecretString, nil
+}
+
+// DatabasePassword reads the secret at arn, a JSON object with a "password"
+// field (as RDS and the stack's generated secrets hold it), and returns the
+// password. Errors name the secret, never its value.
+func DatabasePassword(ctx context.Context, sm SecretsManager, arn string) (string, error) {
+	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
+	if err != nil {
+		return "", fmt.Errorf("read password secret %s: %w", arn, err)
+	}
+	var s struct {
+		Password string `json:"password"`
+	}
+	if out.SecretString == nil || json.Unmarshal([]byte(*out.SecretString), &s) != nil || s.Password == "" {
+		return "", fmt.Errorf("password secret %s: not a JSON object with a password", arn)
+	}
+	return s.Password, nil
 }

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"math"
 	"reflect"
 	"testing"
@@ -207,11 +206,7 @@ func TestCostSQLMatchesReport(t *testing.T) {
 	s := open(t, u)
 	costFixture(t, s)
 	ctx := testContext(t)
-	conn, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	conn := connect(t, u)
 
 	opt := cost.Options{FleetSize: 1000, Fixed: cost.Fixed{"database": 10, "proxy": 20}}
 	tests := []struct {
@@ -412,11 +407,7 @@ func TestCheckRowBytesMatchesTheDatabase(t *testing.T) {
 	u := pgtest.New(t)
 	s := open(t, u)
 	ctx := testContext(t)
-	conn, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	conn := connect(t, u)
 	var partitioned bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'checks'::regclass)`).Scan(&partitioned); err != nil {
 		t.Fatal(err)

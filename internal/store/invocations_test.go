@@ -51,11 +51,7 @@ func TestRecordInvocationOnce(t *testing.T) {
 func insertOnlyRole(t *testing.T, dbURL string) string {
 	t.Helper()
 	ctx := testContext(t)
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, dbURL)
 	role := fmt.Sprintf("inv_inserter_%d", time.Now().UnixNano())
 	for _, s := range []string{
 		"CREATE ROLE " + role + " LOGIN PASSWORD 'pw'",

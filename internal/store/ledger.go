@@ -66,11 +66,7 @@ func (s *Store) StoredSpans(ctx context.Context, starts []time.Time) ([]time.Tim
 	if err != nil {
 		return nil, fmt.Errorf("query stored spans: %w", err)
 	}
-	stored, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (time.Time, error) {
-		var t time.Time
-		err := row.Scan(&t)
-		return t.UTC(), err
-	})
+	stored, err := pgx.CollectRows(rows, scanUTC)
 	if err != nil {
 		return nil, fmt.Errorf("read stored spans: %w", err)
 	}
@@ -134,13 +130,16 @@ func (s *Store) LedgerSpans(ctx context.Context, from, to time.Time) ([]time.Tim
 	if err != nil {
 		return nil, fmt.Errorf("query ledger spans: %w", err)
 	}
-	starts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (time.Time, error) {
-		var t time.Time
-		err := row.Scan(&t)
-		return t.UTC(), err
-	})
+	starts, err := pgx.CollectRows(rows, scanUTC)
 	if err != nil {
 		return nil, fmt.Errorf("read ledger spans: %w", err)
 	}
 	return starts, nil
+}
+
+// scanUTC reads a row of one timestamp, in UTC.
+func scanUTC(row pgx.CollectableRow) (time.Time, error) {
+	var t time.Time
+	err := row.Scan(&t)
+	return t.UTC(), err
 }

@@ -38,13 +38,7 @@ func TestLedger(t *testing.T) {
 			}
 		})
 	}
-	spans, err := s.Spans(ctx, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range spans {
-		spans[i].RecordedAt = time.Time{}
-	}
+	spans := spansFrom(t, s, t0)
 	want := []store.Span{
 		{Start: t0, Status: record.SpanDispatched, Shards: 3, Checks: 120},
 		{Start: t1, Status: record.SpanMissed, Detail: "delivered 3m late"},
@@ -52,6 +46,19 @@ func TestLedger(t *testing.T) {
 	if !reflect.DeepEqual(spans, want) {
 		t.Errorf("Spans:\n got %+v\nwant %+v", spans, want)
 	}
+}
+
+// spansFrom returns the ledger from since on, without the instants recorded.
+func spansFrom(t *testing.T, s *store.Store, since time.Time) []store.Span {
+	t.Helper()
+	spans, err := s.Spans(testContext(t), since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range spans {
+		spans[i].RecordedAt = time.Time{}
+	}
+	return spans
 }
 
 func TestSpanCounts(t *testing.T) {
@@ -249,13 +256,7 @@ func TestReplayedSpanClaim(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	spans, err := s.Spans(ctx, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range spans {
-		spans[i].RecordedAt = time.Time{}
-	}
+	spans := spansFrom(t, s, t0)
 	want := []store.Span{
 		{Start: t0, Status: record.SpanDispatched, Shards: 3, Checks: 120},
 		{Start: t1, Status: record.SpanDispatched, Shards: 2, Checks: 80},

@@ -22,17 +22,6 @@ type MaintainResult struct {
 	DurationMS        int64  `json:"duration_ms"`
 }
 
-// rollup is one level of rollups, in the relation checks_<level>.
-type rollup struct {
-	level string
-	width time.Duration
-	batch int // buckets per transaction
-}
-
-var rollups = []rollup{{LevelMinute, time.Minute, 60}, {LevelHour, time.Hour, 6}, {LevelDay, Day, 1}}
-
-func (l rollup) view() string { return "checks_" + l.level }
-
 // kept is one relation retention applies to.
 type kept struct {
 	name, col string // relation and its time column
@@ -79,7 +68,7 @@ func (s *Store) Maintain(ctx context.Context, r Retention, now time.Time) (Maint
 	}
 	// Buckets still filling are left for the next upkeep: each insert
 	// queues its bucket again anyway, so this only saves recomputing.
-	if res.BucketsRolledUp, err = s.RollUp(ctx, now.Add(-maintainLag)); err != nil {
+	if res.BucketsRolledUp, err = s.rollUp(ctx, res.Storage, now.Add(-maintainLag)); err != nil {
 		return res, err
 	}
 	if res.Storage == StorageTimescaleDB {
@@ -106,6 +95,11 @@ func (s *Store) RollUp(ctx context.Context, through time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	return s.rollUp(ctx, storage, through)
+}
+
+// rollUp is RollUp on the storage path the caller has read.
+func (s *Store) rollUp(ctx context.Context, storage string, through time.Time) (int, error) {
 	if storage == StorageTimescaleDB {
 		return 0, s.refreshAggregates(ctx, through)
 	}

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
@@ -252,11 +250,7 @@ func TestMaintainRetention(t *testing.T) {
 		recent := now.Truncate(time.Hour).Add(-3 * time.Hour)
 		if f == pgtest.Plain {
 			// Partitions for the old days, as a fleet running then had them.
-			conn, err := pgx.Connect(ctx, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close(ctx)
+			conn := connect(t, url)
 			for _, at := range []time.Time{older, old} {
 				if _, err := conn.Exec(ctx, "SELECT watcher_ensure_range_partitions('checks', 'planned_at', 1, $1, $2)", at, at.Add(time.Hour)); err != nil {
 					t.Fatal(err)

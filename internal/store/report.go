@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/watcher-dev/watcher/internal/record"
 )
 
 // EndpointReport sums up one endpoint's checks from one location over a
@@ -33,54 +31,43 @@ type Report struct {
 	Endpoints []EndpointReport
 }
 
-// ReportLevel is the rollup level a report over window reads: minutes up
+// reportLevel is the rollup level a report over window reads: minutes up
 // to six hours, hours up to two days, days beyond, so that a report reads
 // at most a few hundred rows an endpoint.
-func ReportLevel(window time.Duration) string {
+func reportLevel(window time.Duration) rollup {
 	switch {
 	case window <= 6*time.Hour:
-		return LevelMinute
+		return rollups[0]
 	case window <= 2*Day:
-		return LevelHour
+		return rollups[1]
 	default:
-		return LevelDay
+		return rollups[2]
 	}
 }
 
-// countColumns are the rollup columns that add up, in Counts order.
-var countColumns = []string{"checks", "up", "errors", "err_dns", "err_connect", "err_tls", "err_timeout", "err_refused",
-	"err_no_socket", "err_other", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "regex_failures", "sum_ms"}
-
-// countTargets are the fields of c in countColumns order.
-func countTargets(c *Counts) []any {
-	return []any{&c.Checks, &c.Up, &c.Errors, &c.ErrDNS, &c.ErrConnect, &c.ErrTLS, &c.ErrTimeout, &c.ErrRefused,
-		&c.ErrNoSocket, &c.ErrOther, &c.Status2xx, &c.Status3xx, &c.Status4xx, &c.Status5xx, &c.RegexFailures, &c.SumMS}
-}
-
 // Report sums up the rollups of the buckets from since (rounded down to
-// the level ReportLevel picks for since..now) per endpoint and location,
+// the level reportLevel picks for since..now) per endpoint and location,
 // in endpoint order. Enabled endpoints without checks are listed with zero
 // checks, so that a silent endpoint shows. It reads what the last upkeep
 // rolled up (RollUp, Maintain): Through says how far that reaches.
 func (s *Store) Report(ctx context.Context, since, now time.Time) (Report, error) {
-	l, err := rollupLevel(ReportLevel(now.Sub(since)))
-	if err != nil {
-		return Report{}, err
-	}
+	l := reportLevel(now.Sub(since))
 	rep := Report{Level: l.level, From: since.UTC().Truncate(l.width)}
 	var sums, coalesced []string
 	for _, c := range countColumns {
 		sums = append(sums, "sum("+c+") AS "+c)
 		coalesced = append(coalesced, "coalesce(a."+c+", 0)")
 	}
+	// The latest bucket is taken over every group, in the same scan.
 	rows, err := s.pool.Query(ctx, `
 		WITH agg AS (
-		    SELECT endpoint_id, location, `+strings.Join(sums, ", ")+`,
+		    SELECT endpoint_id, location, max(bucket) AS latest, `+strings.Join(sums, ", ")+`,
 		           max(p50_ms) AS p50, max(p95_ms) AS p95, max(p99_ms) AS p99, max(max_ms) AS max_ms
 		    FROM `+l.view()+` WHERE bucket >= $1 AND bucket < $2
 		    GROUP BY endpoint_id, location
 		)
-		SELECT e.id, coalesce(e.name, ''), e.url, coalesce(a.location, e.location), `+strings.Join(coalesced, ", ")+`,
+		SELECT e.id, coalesce(e.name, ''), e.url, coalesce(a.location, e.location), (SELECT max(latest) FROM agg),
+		       `+strings.Join(coalesced, ", ")+`,
 		       coalesce(a.p50, 0), coalesce(a.p95, 0), coalesce(a.p99, 0), coalesce(a.max_ms, 0)
 		FROM endpoints e LEFT JOIN agg a ON a.endpoint_id = e.id
 		WHERE e.enabled OR a.checks IS NOT NULL
@@ -88,23 +75,15 @@ func (s *Store) Report(ctx context.Context, since, now time.Time) (Report, error
 	if err != nil {
 		return rep, fmt.Errorf("query report: %w", err)
 	}
+	var latest *time.Time
 	rep.Endpoints, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (EndpointReport, error) {
-		var (
-			r                  EndpointReport
-			p50, p95, p99, max float64
-		)
-		dest := append([]any{&r.EndpointID, &r.Name, &r.URL, &r.Location}, countTargets(&r.Counts)...)
-		err := row.Scan(append(dest, &p50, &p95, &p99, &max)...)
-		r.P50, r.P95, r.P99, r.Max = record.FromMS(p50), record.FromMS(p95), record.FromMS(p99), record.FromMS(max)
+		var r EndpointReport
+		err := scanCounted(row, []any{&r.EndpointID, &r.Name, &r.URL, &r.Location, &latest},
+			&r.Counts, &r.P50, &r.P95, &r.P99, &r.Max)
 		return r, err
 	})
 	if err != nil {
 		return rep, fmt.Errorf("read report: %w", err)
-	}
-	var latest *time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT max(bucket) FROM `+l.view()+` WHERE bucket >= $1 AND bucket < $2`, rep.From, now).
-		Scan(&latest); err != nil {
-		return rep, fmt.Errorf("read report's latest bucket: %w", err)
 	}
 	if latest != nil {
 		rep.Through = latest.UTC().Add(l.width)

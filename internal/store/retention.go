@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -28,13 +29,8 @@ var DefaultRetention = Retention{Raw: 14 * Day, Minute: 2 * Day, Hour: 395 * Day
 
 // WithDefaults fills zero fields from DefaultRetention.
 func (r Retention) WithDefaults() Retention {
-	def := DefaultRetention
-	for _, f := range []struct{ v, d *time.Duration }{{&r.Raw, &def.Raw}, {&r.Minute, &def.Minute}, {&r.Hour, &def.Hour}, {&r.Day, &def.Day}} {
-		if *f.v == 0 {
-			*f.v = *f.d
-		}
-	}
-	return r
+	d := DefaultRetention
+	return Retention{Raw: cmp.Or(r.Raw, d.Raw), Minute: cmp.Or(r.Minute, d.Minute), Hour: cmp.Or(r.Hour, d.Hour), Day: cmp.Or(r.Day, d.Day)}
 }
 
 // Validate refuses a retention below one day, or shorter than the level
@@ -51,13 +47,11 @@ func (r Retention) Validate() error {
 			problems = append(problems, fmt.Sprintf("%s retention %s is below one day", l.name, FormatDays(l.keep)))
 		}
 	}
-	if r.Raw < Day+maintainLag {
-		// Covered above when below a day; between a day and a day plus the
-		// lag the daily rollup would be computed from a partly dropped day.
-		if r.Raw >= Day {
-			problems = append(problems, fmt.Sprintf("raw retention %s is shorter than the daily rollup it feeds plus %s of upkeep lag",
-				FormatDays(r.Raw), maintainLag))
-		}
+	// Below a day is said above; up to a day plus the lag the daily rollup
+	// would be computed from a partly dropped day.
+	if r.Raw >= Day && r.Raw < Day+maintainLag {
+		problems = append(problems, fmt.Sprintf("raw retention %s is shorter than the daily rollup it feeds plus %s of upkeep lag",
+			FormatDays(r.Raw), maintainLag))
 	}
 	for _, pair := range [][2]int{{0, 2}, {2, 3}} {
 		lo, hi := levels[pair[0]], levels[pair[1]]

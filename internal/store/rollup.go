@@ -63,6 +63,16 @@ func (c Counts) Mean() time.Duration {
 	return record.FromMS(c.SumMS / float64(c.Checks))
 }
 
+// countColumns are the rollup columns that add up, in Counts order.
+var countColumns = []string{"checks", "up", "errors", "err_dns", "err_connect", "err_tls", "err_timeout", "err_refused",
+	"err_no_socket", "err_other", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "regex_failures", "sum_ms"}
+
+// countTargets are the fields of c in countColumns order.
+func countTargets(c *Counts) []any {
+	return []any{&c.Checks, &c.Up, &c.Errors, &c.ErrDNS, &c.ErrConnect, &c.ErrTLS, &c.ErrTimeout, &c.ErrRefused,
+		&c.ErrNoSocket, &c.ErrOther, &c.Status2xx, &c.Status3xx, &c.Status4xx, &c.Status5xx, &c.RegexFailures, &c.SumMS}
+}
+
 // Rollup is one row of checks_minute, checks_hour or checks_day.
 type Rollup struct {
 	EndpointID int64
@@ -79,6 +89,18 @@ const (
 	LevelDay    = "day"
 )
 
+// rollup is one level of rollups, in the relation checks_<level>.
+type rollup struct {
+	level string
+	width time.Duration
+	batch int // buckets per transaction
+}
+
+// rollups are the levels, finest first.
+var rollups = []rollup{{LevelMinute, time.Minute, 60}, {LevelHour, time.Hour, 6}, {LevelDay, Day, 1}}
+
+func (l rollup) view() string { return "checks_" + l.level }
+
 // rollupLevel returns the rollup of level name.
 func rollupLevel(name string) (rollup, error) {
 	for _, l := range rollups {
@@ -90,15 +112,20 @@ func rollupLevel(name string) (rollup, error) {
 }
 
 func scanRollup(row pgx.CollectableRow) (Rollup, error) {
-	var (
-		r                  Rollup
-		p50, p95, p99, max float64
-	)
-	dest := append([]any{&r.EndpointID, &r.Location, &r.Bucket}, countTargets(&r.Counts)...)
-	err := row.Scan(append(dest, &p50, &p95, &p99, &max)...)
+	var r Rollup
+	err := scanCounted(row, []any{&r.EndpointID, &r.Location, &r.Bucket}, &r.Counts, &r.P50, &r.P95, &r.P99, &r.Max)
 	r.Bucket = r.Bucket.UTC()
-	r.P50, r.P95, r.P99, r.Max = record.FromMS(p50), record.FromMS(p95), record.FromMS(p99), record.FromMS(max)
 	return r, err
+}
+
+// scanCounted scans a row of the columns head points to, then countColumns
+// into c, then the p50, p95, p99 and max response times in milliseconds.
+func scanCounted(row pgx.CollectableRow, head []any, c *Counts, p50, p95, p99, maxRT *time.Duration) error {
+	var ms [4]float64
+	dest := append(append(head, countTargets(c)...), &ms[0], &ms[1], &ms[2], &ms[3])
+	err := row.Scan(dest...)
+	*p50, *p95, *p99, *maxRT = record.FromMS(ms[0]), record.FromMS(ms[1]), record.FromMS(ms[2]), record.FromMS(ms[3])
+	return err
 }
 
 // Rollups returns the rollups of level (LevelMinute, LevelHour, LevelDay)

@@ -37,6 +37,18 @@ func open(t testing.TB, url string, opts ...store.Option) *store.Store {
 	return s
 }
 
+// connect returns a connection to url, closed when the test ends, for
+// looking behind the store.
+func connect(t testing.TB, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(testContext(t), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
 // query runs one query returning one value, for looking behind the store.
 func query[T any](t testing.TB, url, sql string, args ...any) T {
 	t.Helper()
@@ -206,11 +218,7 @@ func TestInsertOnlyRole(t *testing.T) {
 	url := pgtest.New(t)
 	ctx := testContext(t)
 	role := fmt.Sprintf("insert_only_%d", time.Now().UnixNano())
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, url)
 	for _, sql := range []string{
 		"CREATE ROLE " + role + " LOGIN",
 		"GRANT INSERT ON checks, invocations, spans TO " + role,

@@ -248,6 +248,25 @@ func (g *cgroup) remove() error {
 	return errors.Join(errs...)
 }
 
+// ownCgroups checks that this process may make cgroups (root), and
+// returns the bases of its hierarchies (cgroupBases) with groups left by
+// an earlier run removed. bench names the command, for errors.
+func ownCgroups(bench string) (map[string]string, error) {
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("%s: cgroups need root", bench)
+	}
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", bench, err)
+	}
+	bases, err := cgroupBases(cgroupRoot, self)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", bench, err)
+	}
+	removeStaleCgroups(bases)
+	return bases, nil
+}
+
 // removeStaleCgroups removes empty groups left by earlier sandbox runs whose
 // process is gone (killed before it could clean up). Groups of live runs,
 // and anything not named by this benchmark, are left alone.

@@ -213,18 +213,10 @@ func RunIngest(ctx context.Context, opt IngestOptions) error {
 	if err := opt.defaults(); err != nil {
 		return err
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("bench ingest: cgroups need root")
-	}
-	self, err := os.ReadFile("/proc/self/cgroup")
+	bases, err := ownCgroups("bench ingest")
 	if err != nil {
-		return fmt.Errorf("bench ingest: %w", err)
+		return err
 	}
-	bases, err := cgroupBases(cgroupRoot, self)
-	if err != nil {
-		return fmt.Errorf("bench ingest: %w", err)
-	}
-	removeStaleCgroups(bases)
 	m := describeMachine()
 	fmt.Fprintf(opt.Out, "Watcher bench ingest, %s. Machine: %s, %d cores, %.0f GiB, Linux %s, %s; load average %s.\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), m.CPU, m.Cores, m.MemoryGB, m.Kernel, m.Go, loadAvg())

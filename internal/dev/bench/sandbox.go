@@ -416,18 +416,10 @@ func RunSandbox(ctx context.Context, opt SandboxOptions) error {
 	if err := opt.defaults(); err != nil {
 		return err
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("bench sandbox: cgroups need root")
-	}
-	self, err := os.ReadFile("/proc/self/cgroup")
+	bases, err := ownCgroups("bench sandbox")
 	if err != nil {
-		return fmt.Errorf("bench sandbox: %w", err)
+		return err
 	}
-	bases, err := cgroupBases(cgroupRoot, self)
-	if err != nil {
-		return fmt.Errorf("bench sandbox: %w", err)
-	}
-	removeStaleCgroups(bases)
 
 	dir, err := os.MkdirTemp("", "watcher-sandbox-")
 	if err != nil {

@@ -45,6 +45,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
 // Command is the emulator's executable, looked up on PATH.
@@ -253,6 +254,18 @@ func Presign(t testing.TB, method, region, path string, expires time.Duration) s
 		t.Fatalf("moto: presign: %v", err)
 	}
 	return u
+}
+
+// CreateSecret creates a Secrets Manager secret named name in region with
+// the string value, and returns its ARN.
+func CreateSecret(t testing.TB, region, name, value string) string {
+	t.Helper()
+	out, err := secretsmanager.NewFromConfig(Config(t, region)).CreateSecret(context.Background(),
+		&secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
+	if err != nil {
+		t.Fatalf("moto: create secret %s in %s: %v", name, region, err)
+	}
+	return aws.ToString(out.ARN)
 }
 
 // CreateRole creates an IAM role (IAM is global) and returns its ARN; moto's

@@ -186,15 +186,9 @@ func New(t testing.TB) string {
 // is skipped where the extension is not installed (see requireTimescale).
 func NewOn(t testing.TB, f Flavour) string {
 	t.Helper()
-	e := sharedEnv(t, f)
-	name := fmt.Sprintf("t%d_%s", e.seq.Add(1), dbSafe(t.Name()))
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	if err := e.cluster.CreateDatabaseFrom(ctx, name, template); err != nil {
-		t.Fatalf("pgtest: %v", err)
-	}
-	dropAtEnd(t, e.cluster, name)
-	return e.cluster.URL(name)
+	return freshOn(t, f, func(ctx context.Context, c *localpg.Cluster, name string) error {
+		return c.CreateDatabaseFrom(ctx, name, template)
+	})
 }
 
 // Empty returns the URL of a fresh database with no migrations applied, on
@@ -207,11 +201,20 @@ func Empty(t testing.TB) string {
 // EmptyOn is Empty on the shared cluster of flavour f.
 func EmptyOn(t testing.TB, f Flavour) string {
 	t.Helper()
+	return freshOn(t, f, func(ctx context.Context, c *localpg.Cluster, name string) error {
+		return c.CreateDatabase(ctx, name)
+	})
+}
+
+// freshOn makes a database for this test on the shared cluster of flavour
+// f with create, dropped when the test ends, and returns its URL.
+func freshOn(t testing.TB, f Flavour, create func(ctx context.Context, c *localpg.Cluster, name string) error) string {
+	t.Helper()
 	e := sharedEnv(t, f)
 	name := fmt.Sprintf("t%d_%s", e.seq.Add(1), dbSafe(t.Name()))
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	if err := e.cluster.CreateDatabase(ctx, name); err != nil {
+	if err := create(ctx, e.cluster, name); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	dropAtEnd(t, e.cluster, name)
