@@ -50,6 +50,40 @@ type Endpoint struct {
 	Timeout   time.Duration     `json:"-"`
 	Location  string            `json:"location"`
 	Enabled   bool              `json:"enabled"`
+
+	// Group heads the endpoint's section of the status page ("" goes under
+	// no heading). Alerts are its alert rules, the file's defaults merged
+	// with its own; nil: no alerts. Neither travels in shard payloads: the
+	// probes need neither.
+	Group  string      `json:"-"`
+	Alerts *AlertRules `json:"-"`
+}
+
+// Alert rule defaults and limits.
+const (
+	DefaultAlertFailures  = 3 // consecutive failed checks before an endpoint is down
+	DefaultAlertSuccesses = 2 // consecutive passed checks before it is up again
+	MaxAlertWindow        = 24 * time.Hour
+)
+
+// AlertRules say when an endpoint (at one location) is down, when it is up
+// again, and when its certificate is about to expire. A failed check is what
+// the report counts as one: an error, a status outside 200..399, or a regex
+// that did not match.
+//
+// Down is either Failures consecutive failed checks, or, when FailureRatio
+// is set, at least that share of the checks planned in the last Window
+// failed (with at least Failures checks in the window, so one failure alone
+// never alerts when Failures > 1). Up again is Successes consecutive passed
+// checks. CertificateDays > 0 alerts once the leaf certificate seen by the
+// latest HTTPS check expires within that many days, and resolves when a
+// later check sees one valid for longer.
+type AlertRules struct {
+	Failures        int           `json:"failures"`
+	FailureRatio    float64       `json:"failure_ratio,omitempty"` // 0 < r <= 1; 0: consecutive failures only
+	Window          time.Duration `json:"window_ns,omitempty"`     // with FailureRatio
+	Successes       int           `json:"successes"`
+	CertificateDays int           `json:"certificate_days,omitempty"`
 }
 
 // BasicAuth names a username and where its password lives. The password
