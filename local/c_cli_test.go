@@ -78,10 +78,20 @@ func TestCLIImportDryRunFromStdin(t *testing.T) {
 func TestCLIImportFromStdinWrites(t *testing.T) {
 	t.Parallel()
 	env := []string{"DATABASE_URL=" + pgtest.New(t)}
-	file := []byte("endpoints:\n  - {name: one, url: 'http://a.example/'}\n  - {name: two, url: 'http://b.example/'}\n")
+	file := []byte("endpoints:\n  - {name: one, url: 'http://a.example/', group: Shop, alerts: {failures: 4, certificate_days: 14}}\n  - {name: two, url: 'http://b.example/'}\n")
 	res := runWatcher(t, time.Minute, "", env, file, "endpoints", "import", "-")
 	if res.Code != 0 || !strings.Contains(res.Stdout, "imported 2 endpoints: 2 new") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", res.Code, res.Stdout, res.Stderr)
+	}
+	// The group and the alert rules are listed, in the table and in JSON.
+	res = runWatcher(t, time.Minute, "", env, nil, "endpoints", "list")
+	if res.Code != 0 || !regexp.MustCompile(`(?m)^\d+ +Shop +home +1m0s +10s +GET +true +down=4,up=2,cert=14d +http://a\.example/$`).MatchString(res.Stdout) {
+		t.Fatalf("list: exit %d, stdout:\n%s", res.Code, res.Stdout)
+	}
+	res = runWatcher(t, time.Minute, "", env, nil, "endpoints", "list", "--json")
+	if res.Code != 0 || !strings.Contains(res.Stdout, `"alerts":{"failures":4,"successes":2,"certificate_days":14}`) ||
+		!strings.Contains(res.Stdout, `"group":"Shop"`) || strings.Count(res.Stdout, `"alerts"`) != 1 {
+		t.Fatalf("list --json: exit %d, stdout:\n%s", res.Code, res.Stdout)
 	}
 
 	// An empty list with --replace would disable both: refused, then forced.

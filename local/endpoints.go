@@ -79,12 +79,13 @@ func endpointsCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return json.NewEncoder(os.Stdout).Encode(eps)
+				return listJSON(os.Stdout, eps)
 			}
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tLOCATION\tINTERVAL\tTIMEOUT\tMETHOD\tENABLED\tREGEX\tURL")
+			fmt.Fprintln(tw, "ID\tGROUP\tLOCATION\tINTERVAL\tTIMEOUT\tMETHOD\tENABLED\tALERTS\tREGEX\tURL")
 			for _, e := range eps {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%t\t%s\t%s\n", e.ID, e.Location, e.Interval, e.Timeout, e.Method, e.Enabled, e.Regex, e.URL)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\n", e.ID, e.Group, e.Location, e.Interval, e.Timeout,
+					e.Method, e.Enabled, alertsText(e.Alerts), e.Regex, e.URL)
 			}
 			return tw.Flush()
 		},
@@ -98,10 +99,11 @@ func endpointsCmd() *cobra.Command {
 // printImport prints what an import would write, without a database.
 func printImport(w io.Writer, eps []endpoint.Endpoint, replace bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tLOCATION\tINTERVAL\tTIMEOUT\tMETHOD\tENABLED\tREGEX\tURL")
+	fmt.Fprintln(tw, "NAME\tGROUP\tLOCATION\tINTERVAL\tTIMEOUT\tMETHOD\tENABLED\tALERTS\tREGEX\tURL")
 	enabled := 0
 	for _, e := range eps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\n", e.Name, e.Location, e.Interval, e.Timeout, e.Method, e.Enabled, e.Regex, e.URL)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%t\t%s\t%s\t%s\n", e.Name, e.Group, e.Location, e.Interval, e.Timeout,
+			e.Method, e.Enabled, alertsText(e.Alerts), e.Regex, e.URL)
 		if e.Enabled {
 			enabled++
 		}
@@ -115,4 +117,58 @@ func printImport(w io.Writer, eps []endpoint.Endpoint, replace bool) error {
 	}
 	_, err := fmt.Fprintln(w)
 	return err
+}
+
+// alertsText is an endpoint's alert rules in one table cell, with no
+// spaces: "down=3,up=2", then ",ratio=0.5/10m0s" and ",cert=14d" when set;
+// "" for none.
+func alertsText(r *endpoint.AlertRules) string {
+	if r == nil {
+		return ""
+	}
+	s := fmt.Sprintf("down=%d,up=%d", r.Failures, r.Successes)
+	if r.FailureRatio > 0 {
+		s += fmt.Sprintf(",ratio=%g/%s", r.FailureRatio, r.Window)
+	}
+	if r.CertificateDays > 0 {
+		s += fmt.Sprintf(",cert=%dd", r.CertificateDays)
+	}
+	return s
+}
+
+// listedEndpoint is the JSON form of one endpoint in "endpoints list
+// --json": the shard payload's form plus "group" and "alerts" (the stored
+// form of endpoint.AlertRules), which shard payloads leave out.
+type listedEndpoint endpoint.Endpoint
+
+// MarshalJSON adds the group and alert rules to the endpoint's own form.
+func (l listedEndpoint) MarshalJSON() ([]byte, error) {
+	base, err := json.Marshal(endpoint.Endpoint(l))
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(base, &fields); err != nil {
+		return nil, err
+	}
+	if l.Group != "" {
+		if fields["group"], err = json.Marshal(l.Group); err != nil {
+			return nil, err
+		}
+	}
+	if l.Alerts != nil {
+		if fields["alerts"], err = json.Marshal(l.Alerts); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(fields)
+}
+
+// listJSON writes endpoints as one JSON array, group and alerts included.
+func listJSON(w io.Writer, eps []endpoint.Endpoint) error {
+	out := make([]listedEndpoint, len(eps))
+	for i, e := range eps {
+		out[i] = listedEndpoint(e)
+	}
+	return json.NewEncoder(w).Encode(out)
 }

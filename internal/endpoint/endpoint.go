@@ -112,7 +112,8 @@ func (b *BasicAuth) Ref() string {
 
 // Key is the endpoint's stable import identity: its name when it has one,
 // otherwise a digest of what makes it a distinct check (not its interval,
-// timeout or enabled flag, which an import may change in place).
+// timeout, enabled flag, group or alert rules, which an import may change in
+// place).
 func (e *Endpoint) Key() string {
 	if e.Name != "" {
 		return "name:" + e.Name

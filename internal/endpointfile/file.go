@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/regex"
@@ -29,16 +30,22 @@ import (
 // says how many more there are.
 const MaxListed = 20
 
+// maxGroup is the longest status page group, in characters.
+const maxGroup = 100
+
 // Problem is one invalid field of one entry in an endpoints file.
 type Problem struct {
-	Index   int    // position in the endpoints list, from 0; -1 for the file itself
-	Entry   string // the entry's name, else its URL, to find it by; may be empty
+	Index int // position in the endpoints list, from 0; -1 for the file itself
+	// Entry is the entry's name, else its URL, to find it by; may be empty.
+	// With Index -1 it names the top-level section ("defaults"), if any.
+	Entry   string
 	Field   string // empty for the entry as a whole
 	Message string
 }
 
 // String is the one format of every problem:
-// "endpoints[INDEX] (NAME or URL): FIELD: message".
+// "endpoints[INDEX] (NAME or URL): FIELD: message", or for the rest of the
+// file "SECTION: FIELD: message" or "FIELD: message".
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.Index >= 0 {
@@ -47,6 +54,8 @@ func (p Problem) String() string {
 			fmt.Fprintf(&b, " (%s)", p.Entry)
 		}
 		b.WriteString(": ")
+	} else if p.Entry != "" {
+		b.WriteString(p.Entry + ": ")
 	}
 	if p.Field != "" {
 		b.WriteString(p.Field + ": ")
@@ -72,8 +81,10 @@ func (e *InvalidError) Error() string {
 }
 
 var (
-	entryFields     = []string{"name", "url", "method", "headers", "body", "basic_auth", "regex", "interval", "timeout", "location", "enabled"}
+	entryFields     = []string{"name", "url", "method", "headers", "body", "basic_auth", "regex", "interval", "timeout", "location", "enabled", "group", "alerts"}
 	basicAuthFields = []string{"username", "password_env", "password_secret"}
+	defaultsFields  = []string{"alerts"}
+	alertFields     = []string{"failures", "failure_ratio", "window", "successes", "certificate_days"}
 	// envName is what password_env may name: a portable environment variable.
 	envName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 )
@@ -87,18 +98,18 @@ func Parse(data []byte, locations []string) ([]endpoint.Endpoint, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &InvalidError{[]Problem{{Index: -1, Field: "file", Message: err.Error()}}}
 	}
-	list, problem := endpointsNode(&doc)
+	list, defaultsNode, problem := topLevel(&doc)
 	if problem != nil {
 		return nil, &InvalidError{[]Problem{*problem}}
 	}
+	defaults, problems := parseDefaults(defaultsNode)
 	var (
-		problems []Problem
-		out      = make([]endpoint.Endpoint, 0, len(list))
-		keys     = map[string]int{}
+		out  = make([]endpoint.Endpoint, 0, len(list))
+		keys = map[string]int{}
 	)
 	for i, node := range list {
 		at := Problem{Index: i, Entry: label(node)}
-		ep, ps := parseEntry(at, node, locations)
+		ep, ps := parseEntry(at, node, locations, defaults)
 		problems = append(problems, ps...)
 		if ep.Name != "" || ep.URL != "" {
 			if j, dup := keys[ep.Key()]; dup {
@@ -121,34 +132,65 @@ func Parse(data []byte, locations []string) ([]endpoint.Endpoint, error) {
 	return out, nil
 }
 
-func endpointsNode(doc *yaml.Node) ([]*yaml.Node, *Problem) {
+// topLevel returns the entries of the endpoints list and the defaults
+// mapping (nil when absent), or the one problem that makes the file
+// unreadable as a whole.
+func topLevel(doc *yaml.Node) ([]*yaml.Node, *yaml.Node, *Problem) {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		return nil, &Problem{Index: -1, Field: "endpoints", Message: "file is empty; want a top-level 'endpoints' list"}
+		return nil, nil, &Problem{Index: -1, Field: "endpoints", Message: "file is empty; want a top-level 'endpoints' list"}
 	}
 	root := deref(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
-		return nil, &Problem{Index: -1, Field: "file", Message: "top level must be a mapping with an 'endpoints' list"}
+		return nil, nil, &Problem{Index: -1, Field: "file", Message: "top level must be a mapping with an 'endpoints' list"}
 	}
-	var list *yaml.Node
+	var list, defaults *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k := root.Content[i]
-		switch {
-		case k.Value != "endpoints":
-			return nil, &Problem{Index: -1, Field: k.Value, Message: fmt.Sprintf("unknown top-level key (line %d); only 'endpoints' is allowed", k.Line)}
-		case list != nil:
-			return nil, &Problem{Index: -1, Field: "endpoints", Message: fmt.Sprintf("given twice (line %d)", k.Line)}
+		var into **yaml.Node
+		switch k.Value {
+		case "endpoints":
+			into = &list
+		case "defaults":
+			into = &defaults
+		default:
+			return nil, nil, &Problem{Index: -1, Field: k.Value, Message: fmt.Sprintf("unknown top-level key (line %d); only 'endpoints' and 'defaults' are allowed", k.Line)}
 		}
-		list = deref(root.Content[i+1])
+		if *into != nil {
+			return nil, nil, &Problem{Index: -1, Field: k.Value, Message: fmt.Sprintf("given twice (line %d)", k.Line)}
+		}
+		*into = deref(root.Content[i+1])
 	}
 	if list == nil || list.Kind != yaml.SequenceNode {
-		return nil, &Problem{Index: -1, Field: "endpoints", Message: "must be a list"}
+		return nil, nil, &Problem{Index: -1, Field: "endpoints", Message: "must be a list"}
 	}
-	return list.Content, nil
+	if defaults != nil && defaults.ShortTag() != "!!null" && defaults.Kind != yaml.MappingNode {
+		return nil, nil, &Problem{Index: -1, Field: "defaults", Message: fmt.Sprintf("want a mapping, got %s (line %d)", kind(defaults), defaults.Line)}
+	}
+	return list.Content, defaults, nil
+}
+
+// parseDefaults reads the top-level defaults mapping (nil or null: none),
+// reporting its problems as "defaults: FIELD: message".
+func parseDefaults(node *yaml.Node) (alertsIn, []Problem) {
+	var ps []Problem
+	if node == nil || node.Kind != yaml.MappingNode {
+		return alertsIn{}, nil
+	}
+	bad := func(field, format string, args ...any) {
+		ps = append(ps, Problem{Index: -1, Entry: "defaults", Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	f := fields(node, "", defaultsFields, bad)
+	in := readAlerts(f["alerts"], bad)
+	if in.ratio != nil && *in.ratio > 0 && !in.windowWritten {
+		bad("alerts.failure_ratio", "needs a window")
+	}
+	return in, ps
 }
 
 // parseEntry reads one entry field by field, so that every problem names
-// its field, and reports problems as copies of at.
-func parseEntry(at Problem, node *yaml.Node, locations []string) (endpoint.Endpoint, []Problem) {
+// its field, and reports problems as copies of at. defaults are the file's
+// alert defaults, which the entry's own alerts override field by field.
+func parseEntry(at Problem, node *yaml.Node, locations []string, defaults alertsIn) (endpoint.Endpoint, []Problem) {
 	var ps []Problem
 	bad := func(field, format string, args ...any) {
 		at.Field, at.Message = field, fmt.Sprintf(format, args...)
@@ -169,7 +211,11 @@ func parseEntry(at Problem, node *yaml.Node, locations []string) (endpoint.Endpo
 		Body:     text("body"),
 		Regex:    text("regex"),
 		Location: text("location"),
+		Group:    strings.TrimSpace(text("group")),
 		Enabled:  true,
+	}
+	if msg := checkGroup(ep.Group); msg != "" {
+		bad("group", "%s", msg)
 	}
 	if ep.Method == "" {
 		ep.Method = endpoint.DefaultMethod
@@ -241,7 +287,150 @@ func parseEntry(at Problem, node *yaml.Node, locations []string) (endpoint.Endpo
 	if v := f["basic_auth"]; v != nil {
 		ep.BasicAuth = basicAuth(v, &ep, bad)
 	}
+	ep.Alerts = alertRules(defaults, readAlerts(f["alerts"], bad), ep.Interval, intervalOK, bad)
 	return ep, ps
+}
+
+// alertsIn is one alerts field as written (in defaults or in an entry):
+// nil pointers for the keys not given.
+type alertsIn struct {
+	set                           bool // a mapping or true was given
+	off                           bool // alerts: false
+	failures, successes, certDays *int
+	ratio                         *float64
+	window                        *time.Duration
+	// Written, valid or not: an invalid one is reported once, not again
+	// as missing.
+	ratioWritten, windowWritten bool
+}
+
+// readAlerts reads an alerts field, a mapping, true (the defaults) or
+// false (none), checking each key on its own; bad names fields "alerts.KEY".
+func readAlerts(v *yaml.Node, bad func(field, format string, args ...any)) alertsIn {
+	var in alertsIn
+	if v == nil || v.ShortTag() == "!!null" {
+		return in
+	}
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!bool" {
+		var on bool
+		if err := v.Decode(&on); err == nil {
+			in.set, in.off = on, !on
+			return in
+		}
+	}
+	if v.Kind != yaml.MappingNode {
+		bad("alerts", "want a mapping (failures, failure_ratio, window, successes, certificate_days), true or false, got %s (line %d)", kind(v), v.Line)
+		return in
+	}
+	in.set = true
+	f := fields(v, "alerts.", alertFields, bad)
+	count := func(name string, lo, hi int) *int {
+		n := f[name]
+		if n == nil || n.ShortTag() == "!!null" {
+			return nil
+		}
+		var i int
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil {
+			bad("alerts."+name, "want a whole number, got %s (line %d)", kind(n), n.Line)
+			return nil
+		}
+		if i < lo || i > hi {
+			bad("alerts."+name, "%d is outside %d..%d", i, lo, hi)
+			return nil
+		}
+		return &i
+	}
+	in.failures = count("failures", 1, 100)
+	in.successes = count("successes", 1, 100)
+	in.certDays = count("certificate_days", 0, 365)
+	if n := f["failure_ratio"]; n != nil && n.ShortTag() != "!!null" {
+		in.ratioWritten = true
+		var r float64
+		switch {
+		case n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!float" && n.ShortTag() != "!!int") || n.Decode(&r) != nil:
+			bad("alerts.failure_ratio", "want a number such as 0.5, got %s (line %d)", kind(n), n.Line)
+		case !(r >= 0 && r <= 1):
+			bad("alerts.failure_ratio", "%s is outside 0..1 (a share of the checks in the window; 0 turns it off)", n.Value)
+		default:
+			in.ratio = &r
+		}
+	}
+	if n := f["window"]; n != nil && n.ShortTag() != "!!null" {
+		in.windowWritten = true
+		d, err := duration(n, 0)
+		switch {
+		case err != nil:
+			bad("alerts.window", "%v", err)
+		case d < time.Minute || d > endpoint.MaxAlertWindow:
+			bad("alerts.window", "%s is outside %s..%s", d, time.Minute, endpoint.MaxAlertWindow)
+		case d%time.Second != 0:
+			bad("alerts.window", "%s is not a whole number of seconds", d)
+		default:
+			in.window = &d
+		}
+	}
+	return in
+}
+
+// alertRules merges an entry's alerts over the defaults, field by field,
+// and checks what depends on both or on the entry's interval (judged only
+// when intervalOK). nil: no alerts.
+func alertRules(defaults, own alertsIn, interval time.Duration, intervalOK bool, bad func(field, format string, args ...any)) *endpoint.AlertRules {
+	if own.off || (!own.set && !defaults.set) {
+		return nil
+	}
+	r := &endpoint.AlertRules{Failures: endpoint.DefaultAlertFailures, Successes: endpoint.DefaultAlertSuccesses}
+	for _, in := range []alertsIn{defaults, own} {
+		if in.failures != nil {
+			r.Failures = *in.failures
+		}
+		if in.successes != nil {
+			r.Successes = *in.successes
+		}
+		if in.certDays != nil {
+			r.CertificateDays = *in.certDays
+		}
+		if in.ratio != nil {
+			r.FailureRatio = *in.ratio
+		}
+		if in.window != nil {
+			r.Window = *in.window
+		}
+	}
+	switch {
+	case r.FailureRatio == 0:
+		// The window serves only the ratio; one inherited with a ratio an
+		// entry turned off is dropped, one written without any is a mistake.
+		if own.window != nil && !own.ratioWritten && !defaults.ratioWritten {
+			bad("alerts.window", "is used only with failure_ratio")
+		}
+		r.Window = 0
+	case r.Window == 0:
+		if own.ratio != nil && !own.windowWritten && !defaults.windowWritten {
+			bad("alerts.failure_ratio", "needs a window")
+		}
+	case intervalOK && r.Window < interval:
+		from := ""
+		if own.window == nil {
+			from = " (from defaults)"
+		}
+		bad("alerts.window", "%s%s is shorter than the interval %s", r.Window, from, interval)
+	}
+	return r
+}
+
+// checkGroup says what is wrong with a status page group, or "".
+func checkGroup(g string) string {
+	if n := utf8.RuneCountInString(g); n > maxGroup {
+		return fmt.Sprintf("is %d characters long, more than %d", n, maxGroup)
+	}
+	if !utf8.ValidString(g) {
+		return "is not valid UTF-8"
+	}
+	if strings.ContainsFunc(g, unicode.IsControl) {
+		return "must not contain control characters (line breaks, tabs, ...)"
+	}
+	return ""
 }
 
 // basicAuth reads and checks the basic_auth field of ep.

@@ -74,25 +74,30 @@ func (s *Store) ImportEndpoints(ctx context.Context, eps []endpoint.Endpoint, re
 // returned; xmax = 0 tells an inserted row from an updated one.
 const importSQL = `
 INSERT INTO endpoints AS e (key, name, url, method, headers, body, basic_auth_username,
-                            password_ref, regex, interval_ms, timeout_ms, location, enabled)
+                            password_ref, regex, interval_ms, timeout_ms, location, enabled,
+                            "group", alert_rules)
 SELECT key, nullif(name, ''), url, method, headers::jsonb, nullif(body, ''), nullif(username, ''),
-       nullif(password_ref, ''), nullif(regex, ''), interval_ms, timeout_ms, location, enabled
+       nullif(password_ref, ''), nullif(regex, ''), interval_ms, timeout_ms, location, enabled,
+       nullif("group", ''), nullif(alert_rules, '')::jsonb
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-            $8::text[], $9::text[], $10::int[], $11::int[], $12::text[], $13::bool[])
+            $8::text[], $9::text[], $10::int[], $11::int[], $12::text[], $13::bool[],
+            $14::text[], $15::text[])
      AS t(key, name, url, method, headers, body, username, password_ref, regex,
-          interval_ms, timeout_ms, location, enabled)
+          interval_ms, timeout_ms, location, enabled, "group", alert_rules)
 ON CONFLICT (key) DO UPDATE SET
     name = excluded.name, url = excluded.url, method = excluded.method,
     headers = excluded.headers, body = excluded.body,
     basic_auth_username = excluded.basic_auth_username, password_ref = excluded.password_ref,
     regex = excluded.regex, interval_ms = excluded.interval_ms, timeout_ms = excluded.timeout_ms,
-    location = excluded.location, enabled = excluded.enabled, updated_at = now()
+    location = excluded.location, enabled = excluded.enabled,
+    "group" = excluded."group", alert_rules = excluded.alert_rules, updated_at = now()
 WHERE (e.name, e.url, e.method, e.headers, e.body, e.basic_auth_username, e.password_ref,
-       e.regex, e.interval_ms, e.timeout_ms, e.location, e.enabled)
+       e.regex, e.interval_ms, e.timeout_ms, e.location, e.enabled, e."group", e.alert_rules)
       IS DISTINCT FROM
       (excluded.name, excluded.url, excluded.method, excluded.headers, excluded.body,
        excluded.basic_auth_username, excluded.password_ref, excluded.regex,
-       excluded.interval_ms, excluded.timeout_ms, excluded.location, excluded.enabled)
+       excluded.interval_ms, excluded.timeout_ms, excluded.location, excluded.enabled,
+       excluded."group", excluded.alert_rules)
 RETURNING (xmax = 0)`
 
 // columns holds endpoints column-wise, one array per parameter of importSQL.
@@ -100,11 +105,12 @@ type columns struct {
 	key, name, url, method, headers, body, username, passwordRef, regex, location []string
 	intervalMS, timeoutMS                                                         []int32
 	enabled                                                                       []bool
+	group, alertRules                                                             []string // alertRules: JSON, "" for none
 }
 
 func (c *columns) args() []any {
 	return []any{c.key, c.name, c.url, c.method, c.headers, c.body, c.username, c.passwordRef,
-		c.regex, c.intervalMS, c.timeoutMS, c.location, c.enabled}
+		c.regex, c.intervalMS, c.timeoutMS, c.location, c.enabled, c.group, c.alertRules}
 }
 
 func endpointColumns(eps []endpoint.Endpoint) (*columns, error) {
@@ -116,7 +122,7 @@ func endpointColumns(eps []endpoint.Endpoint) (*columns, error) {
 		method: make([]string, 0, n), headers: make([]string, 0, n), body: make([]string, 0, n),
 		username: make([]string, 0, n), passwordRef: make([]string, 0, n), regex: make([]string, 0, n),
 		location: make([]string, 0, n), intervalMS: make([]int32, 0, n), timeoutMS: make([]int32, 0, n),
-		enabled: make([]bool, 0, n),
+		enabled: make([]bool, 0, n), group: make([]string, 0, n), alertRules: make([]string, 0, n),
 	}
 	seen := make(map[string]int, len(eps))
 	for i := range eps {
@@ -131,6 +137,13 @@ func endpointColumns(eps []endpoint.Endpoint) (*columns, error) {
 			var err error
 			if headers, err = json.Marshal(e.Headers); err != nil {
 				return nil, fmt.Errorf("endpoints[%d]: encode headers: %w", i, err)
+			}
+		}
+		var rules []byte
+		if e.Alerts != nil {
+			var err error
+			if rules, err = json.Marshal(e.Alerts); err != nil {
+				return nil, fmt.Errorf("endpoints[%d]: encode alert rules: %w", i, err)
 			}
 		}
 		var username string
@@ -150,6 +163,8 @@ func endpointColumns(eps []endpoint.Endpoint) (*columns, error) {
 		c.timeoutMS = append(c.timeoutMS, int32(e.Timeout.Milliseconds()))
 		c.location = append(c.location, e.Location)
 		c.enabled = append(c.enabled, e.Enabled)
+		c.group = append(c.group, e.Group)
+		c.alertRules = append(c.alertRules, string(rules))
 	}
 	return c, nil
 }
@@ -160,7 +175,7 @@ func (s *Store) Endpoints(ctx context.Context, enabledOnly bool) ([]endpoint.End
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, coalesce(name, ''), url, method, headers, coalesce(body, ''),
 		       basic_auth_username, coalesce(password_ref, ''), coalesce(regex, ''),
-		       interval_ms, timeout_ms, location, enabled
+		       interval_ms, timeout_ms, location, enabled, coalesce("group", ''), alert_rules
 		FROM endpoints WHERE enabled OR NOT $1 ORDER BY id`, enabledOnly)
 	if err != nil {
 		return nil, fmt.Errorf("query endpoints: %w", err)
@@ -171,11 +186,18 @@ func (s *Store) Endpoints(ctx context.Context, enabledOnly bool) ([]endpoint.End
 			username              *string
 			passwordRef           string
 			intervalMS, timeoutMS int64
+			rules                 []byte
 		)
 		err := row.Scan(&e.ID, &e.Name, &e.URL, &e.Method, &e.Headers, &e.Body, &username,
-			&passwordRef, &e.Regex, &intervalMS, &timeoutMS, &e.Location, &e.Enabled)
+			&passwordRef, &e.Regex, &intervalMS, &timeoutMS, &e.Location, &e.Enabled, &e.Group, &rules)
 		if err != nil {
 			return e, err
+		}
+		if rules != nil {
+			e.Alerts = new(endpoint.AlertRules)
+			if err := json.Unmarshal(rules, e.Alerts); err != nil {
+				return e, fmt.Errorf("endpoint %d: decode alert_rules: %w", e.ID, err)
+			}
 		}
 		if len(e.Headers) == 0 {
 			e.Headers = nil // as the YAML parser leaves an endpoint without headers

@@ -147,3 +147,55 @@ func sameEndpoints(got, want []endpoint.Endpoint) bool {
 	}
 	return true
 }
+
+// TestImportEndpointsGroupAndAlerts: the group and the alert rules are
+// stored and read back as imported, and changing either (rules added,
+// changed or removed) updates the endpoint in place.
+func TestImportEndpointsGroupAndAlerts(t *testing.T) {
+	t.Parallel()
+	s := open(t, pgtest.New(t))
+	ctx := testContext(t)
+
+	shop := ep("https://shop.example/", 30*time.Second)
+	shop.Name, shop.Group = "shop", "Storefront"
+	shop.Alerts = &endpoint.AlertRules{Failures: 4, FailureRatio: 0.25, Window: 10 * time.Minute, Successes: 3, CertificateDays: 14}
+	plain := ep("https://plain.example/", time.Minute)
+	plain.Alerts = &endpoint.AlertRules{Failures: endpoint.DefaultAlertFailures, Successes: endpoint.DefaultAlertSuccesses}
+	quiet := ep("https://quiet.example/", time.Minute) // no group, no alerts
+
+	regrouped := shop
+	regrouped.Group = "Shop"
+	loosened := plain
+	loosened.Alerts = &endpoint.AlertRules{Failures: 5, Successes: endpoint.DefaultAlertSuccesses}
+	silenced := shop
+	silenced.Alerts = nil
+
+	steps := []struct {
+		name string
+		eps  []endpoint.Endpoint
+		want store.ImportResult
+	}{
+		{"first import", []endpoint.Endpoint{shop, plain, quiet}, store.ImportResult{Inserted: 3}},
+		{"same again", []endpoint.Endpoint{shop, plain, quiet}, store.ImportResult{Unchanged: 3}},
+		{"new group and rules", []endpoint.Endpoint{regrouped, loosened, quiet}, store.ImportResult{Updated: 2, Unchanged: 1}},
+		{"rules removed", []endpoint.Endpoint{silenced, loosened, quiet}, store.ImportResult{Updated: 1, Unchanged: 2}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			got, err := s.ImportEndpoints(ctx, st.eps, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != st.want {
+				t.Errorf("ImportEndpoints = %+v, want %+v", got, st.want)
+			}
+			read, err := s.Endpoints(ctx, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameEndpoints(read, st.eps) {
+				t.Errorf("endpoints:\n got %+v\nwant %+v", read, st.eps)
+			}
+		})
+	}
+}
