@@ -85,10 +85,17 @@ func (p Policy) Check(addr netip.Addr) error {
 // control is the dialer's Control hook: it runs after DNS resolution and
 // before the connect system call, for every connection of every redirect
 // hop, so neither a redirect nor DNS rebinding can slip past the policy.
-func (p Policy) control(network, address string, _ syscall.RawConn) error {
+func (p Policy) control(_, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return &RefusedError{Reason: fmt.Sprintf("unparsable address %q", address)}
 	}
 	return p.Check(ap.Addr())
+}
+
+// Control is the policy as a net.Dialer Control hook, for other clients
+// that connect to addresses users supply (the alert webhook), so that they
+// obey the same policy as the checks.
+func (p Policy) Control(network, address string, c syscall.RawConn) error {
+	return p.control(network, address, c)
 }
