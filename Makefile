@@ -54,7 +54,7 @@ unit:
 # FUZZTIME=2000000x for a longer hunt.
 FUZZTIME ?= 20000x
 FUZZ_TARGETS := internal/endpointfile:FuzzParse internal/endpointfile:FuzzCheckURL internal/regex:FuzzCompile \
-	internal/check:FuzzPolicyCheck internal/check:FuzzPolicyControl
+	internal/addrpolicy:FuzzPolicyCheck internal/addrpolicy:FuzzPolicyControl
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

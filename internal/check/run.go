@@ -77,6 +77,7 @@ type Checker struct {
 	bodyCap   int64
 	userAgent string
 	bufs      sync.Pool // *bytes.Buffer for bodies that a regex searches
+	wired     bool      // fresh connections: times from the kernel's receive stamps (wire)
 }
 
 // New builds a Checker with its transport and client, once.
@@ -92,7 +93,15 @@ func New(opt Options) *Checker {
 	}
 	// The policy (Control) judges every address the dial connects to,
 	// whether the cache or the name server gave it.
-	dialer := &net.Dialer{Control: opt.Policy.control}
+	dialer := &net.Dialer{ControlContext: func(ctx context.Context, network, address string, c syscall.RawConn) error {
+		if err := opt.Policy.Control(network, address, c); err != nil {
+			return err
+		}
+		if w := wireFrom(ctx); w != nil {
+			w.connecting(stampSocket(c))
+		}
+		return nil
+	}}
 	if !opt.FreshDNS {
 		if opt.DNSCache == nil {
 			opt.DNSCache = dnscache.New(dnscache.Config{})
@@ -108,6 +117,9 @@ func New(opt Options) *Checker {
 		MaxIdleConnsPerHost:    64,
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: maxHeaderBytes,
+	}
+	if !opt.ReuseConnections {
+		keepStamping()
 	}
 	maxRedirects := opt.MaxRedirects
 	client := &http.Client{
@@ -128,6 +140,7 @@ func New(opt Options) *Checker {
 		bodyCap:   opt.BodyCap,
 		userAgent: opt.UserAgent,
 		bufs:      sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		wired:     !opt.ReuseConnections,
 	}
 }
 
@@ -156,6 +169,9 @@ func boundedDial(d *net.Dialer, oneUse bool) func(context.Context, string, strin
 		if err := conn.SetDeadline(deadline); err != nil {
 			_ = conn.Close()
 			return nil, err
+		}
+		if w := wireFrom(ctx); w != nil {
+			conn = wireConn(conn, w)
 		}
 		return conn, nil
 	}
@@ -198,9 +214,13 @@ func (c *Checker) RunCounted(ctx context.Context, req *Request, ops func(delta i
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	ctx = context.WithValue(ctx, checkDeadline{}, deadline)
+	var w *wire
+	if c.wired {
+		ctx, w = withWire(ctx, strings.HasPrefix(strings.ToLower(req.URL), "https:"))
+	}
 
 	var res record.Result
-	tl := &timeline{ops: ops}
+	tl := &timeline{ops: ops, wire: w}
 	// The request carries the trace from the start: WithContext would copy it.
 	hr, err := c.newRequest(httptrace.WithClientTrace(ctx, tl.trace()), req)
 	if err != nil {
@@ -237,6 +257,9 @@ func (c *Checker) RunCounted(ctx context.Context, req *Request, ops func(delta i
 	n, err := c.readBody(resp.Body, buf)
 	res.ResponseTime = time.Since(start)
 	tl.finish(start, &res)
+	if err == nil {
+		w.apply(start, &res)
+	}
 	res.BodyBytes = min(n, c.bodyCap)
 	tooLarge := n > c.bodyCap
 	switch {
@@ -389,6 +412,12 @@ type timeline struct {
 	firstByte           time.Time
 	dns, connect, tls   time.Duration   // earlier redirect hops
 	ops                 func(delta int) // RunCounted's; called outside mu
+	wire                *wire           // the kernel's view of the check's connection; nil: none
+	// leaf is the current hop's certificate: its connection's once the
+	// transport hands one over (gotConn; a reused connection has no
+	// handshake), else its handshake's (one that failed hands none over).
+	leaf    *x509.Certificate
+	gotConn bool
 }
 
 func (t *timeline) trace() *httptrace.ClientTrace {
@@ -403,7 +432,16 @@ func (t *timeline) trace() *httptrace.ClientTrace {
 		}
 	}
 	return &httptrace.ClientTrace{
-		GetConn: func(string) { now(t.endHop) },
+		GetConn: func(string) {
+			now(func() {
+				t.endHop()
+				t.leaf, t.gotConn = nil, false
+			})
+		},
+		GotConn: func(info httptrace.GotConnInfo) {
+			leaf := connLeaf(info.Conn)
+			now(func() { t.leaf, t.gotConn = leaf, true })
+		},
 		DNSStart: func(httptrace.DNSStartInfo) {
 			now(func() { t.dnsStart = time.Now() })
 			op(1)
@@ -432,11 +470,20 @@ func (t *timeline) trace() *httptrace.ClientTrace {
 			now(func() { t.tlsStart = time.Now() })
 			op(1)
 		},
-		TLSHandshakeDone: func(tls.ConnectionState, error) {
-			now(func() { t.tlsDone = time.Now() })
+		TLSHandshakeDone: func(cs tls.ConnectionState, err error) {
+			now(func() {
+				t.tlsDone = time.Now()
+				if !t.gotConn {
+					t.leaf = handshakeLeaf(cs, err)
+				}
+			})
+			t.wire.handshakeDone()
 			op(-1)
 		},
-		GotFirstResponseByte: func() { now(func() { t.firstByte = time.Now() }) },
+		GotFirstResponseByte: func() {
+			now(func() { t.firstByte = time.Now() })
+			t.wire.firstByte()
+		},
 	}
 }
 
@@ -457,6 +504,7 @@ func (t *timeline) finish(start time.Time, res *record.Result) {
 	defer t.mu.Unlock()
 	t.endHop()
 	res.DNS, res.Connect, res.TLS = t.dns, t.connect, t.tls
+	recordLeaf(t.leaf, res)
 	res.TTFB = between(start, t.firstByte)
 }
 

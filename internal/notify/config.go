@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/watcher-dev/watcher/internal/addrpolicy"
 	"github.com/watcher-dev/watcher/internal/secrets"
 )
 
@@ -130,7 +130,7 @@ func (c Config) Channels() []string {
 
 // Senders builds a sender per configured channel: the webhook connecting
 // only where policy allows, SNS through a client of awsConfig.
-func (c Config) Senders(policy check.Policy, awsConfig aws.Config) map[string]Sender {
+func (c Config) Senders(policy addrpolicy.Policy, awsConfig aws.Config) map[string]Sender {
 	s := map[string]Sender{}
 	if c.WebhookURL != "" {
 		s[ChannelWebhook] = NewWebhook(c.WebhookURL, []byte(c.WebhookSecret), policy)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/watcher-dev/watcher/internal/addrpolicy"
 	"github.com/watcher-dev/watcher/internal/dev/moto"
 )
 
@@ -94,7 +94,7 @@ func TestLoadConfig(t *testing.T) {
 			if fmt.Sprint(got.Channels()) != fmt.Sprint(tc.channels) {
 				t.Errorf("Channels = %v, want %v", got.Channels(), tc.channels)
 			}
-			senders := got.Senders(check.Policy{}, moto.ConfigAt("http://127.0.0.1:1", "eu-west-1"))
+			senders := got.Senders(addrpolicy.Policy{}, moto.ConfigAt("http://127.0.0.1:1", "eu-west-1"))
 			if len(senders) != len(tc.channels) {
 				t.Errorf("Senders: %d, want one per channel %v", len(senders), tc.channels)
 			}

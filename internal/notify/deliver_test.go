@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/watcher-dev/watcher/internal/addrpolicy"
 	"github.com/watcher-dev/watcher/internal/dev/moto"
 )
 
@@ -301,7 +301,7 @@ func TestSignVerify(t *testing.T) {
 
 func TestWebhookSend(t *testing.T) {
 	r := newReceiver(t)
-	w := NewWebhook(r.url(), testSecret, check.Policy{AllowLoopback: true})
+	w := NewWebhook(r.url(), testSecret, addrpolicy.Policy{AllowLoopback: true})
 	defer w.Close()
 	body := testEvent(t, 42, t0)
 	if err := w.Send(context.Background(), Message{ID: 1, Channel: ChannelWebhook, Body: body}); err != nil {
@@ -356,19 +356,19 @@ func TestWebhookPolicy(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		url    string
-		policy check.Policy
+		policy addrpolicy.Policy
 		reason string
 	}{
-		{"cloud metadata", "http://169.254.169.254/latest/meta-data/", check.Policy{AllowLoopback: true, AllowPrivate: true}, "link-local"},
-		{"loopback under the default policy", r.url(), check.Policy{}, "loopback"},
-		{"private under the default policy", "http://10.1.2.3:8080/hook", check.Policy{}, "private"},
+		{"cloud metadata", "http://169.254.169.254/latest/meta-data/", addrpolicy.Policy{AllowLoopback: true, AllowPrivate: true}, "link-local"},
+		{"loopback under the default policy", r.url(), addrpolicy.Policy{}, "loopback"},
+		{"private under the default policy", "http://10.1.2.3:8080/hook", addrpolicy.Policy{}, "private"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := NewWebhook(tc.url, testSecret, tc.policy)
 			err := w.Send(context.Background(), Message{ID: 1, Body: testEvent(t, 1, t0)})
-			var refused *check.RefusedError
+			var refused *addrpolicy.RefusedError
 			if !errors.As(err, &refused) || refused.Reason != tc.reason {
-				t.Fatalf("Send = %v, want a *check.RefusedError for %s", err, tc.reason)
+				t.Fatalf("Send = %v, want a *addrpolicy.RefusedError for %s", err, tc.reason)
 			}
 
 			out := &memOutbox{}
@@ -404,7 +404,7 @@ func TestWebhookPolicy(t *testing.T) {
 // fanout does.
 func TestDeliverReceiverDown(t *testing.T) {
 	r := newReceiver(t)
-	w := NewWebhook(r.url(), testSecret, check.Policy{AllowLoopback: true})
+	w := NewWebhook(r.url(), testSecret, addrpolicy.Policy{AllowLoopback: true})
 	defer w.Close()
 	senders := map[string]Sender{ChannelWebhook: w}
 	out := &memOutbox{}
@@ -483,7 +483,7 @@ func TestDeliverReceiverDown(t *testing.T) {
 // with a reason, and sent once its channel has a sender.
 func TestDeliverNoSender(t *testing.T) {
 	r := newReceiver(t)
-	w := NewWebhook(r.url(), testSecret, check.Policy{AllowLoopback: true})
+	w := NewWebhook(r.url(), testSecret, addrpolicy.Policy{AllowLoopback: true})
 	out := &memOutbox{}
 	clk := &clock{t: t0}
 	out.add(ChannelSNS, testEvent(t, 1, t0), t0)
@@ -515,7 +515,7 @@ func TestDeliverNoSender(t *testing.T) {
 // nothing and counts nothing as failed.
 func TestDeliverEndedContext(t *testing.T) {
 	r := newReceiver(t)
-	w := NewWebhook(r.url(), testSecret, check.Policy{AllowLoopback: true})
+	w := NewWebhook(r.url(), testSecret, addrpolicy.Policy{AllowLoopback: true})
 	out := &memOutbox{}
 	out.add(ChannelWebhook, testEvent(t, 1, t0), t0)
 	ctx, cancel := context.WithCancel(context.Background())

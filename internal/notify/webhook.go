@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/watcher-dev/watcher/internal/addrpolicy"
 )
 
 // Webhook headers and their fixed values.
@@ -53,7 +53,7 @@ var _ Sender = (*Webhook)(nil)
 // it runs in): a webhook URL is user input just as a target is. It follows
 // no redirect and uses no proxy (a proxy would be dialed instead of the
 // receiver, dodging the policy).
-func NewWebhook(rawURL string, secret []byte, policy check.Policy) *Webhook {
+func NewWebhook(rawURL string, secret []byte, policy addrpolicy.Policy) *Webhook {
 	dialer := &net.Dialer{Timeout: WebhookTimeout, Control: policy.Control}
 	tr := &http.Transport{
 		Proxy:                 nil,

@@ -54,7 +54,18 @@ type Result struct {
 	TLS          time.Duration `json:"tls_ns,omitempty"`
 	TTFB         time.Duration `json:"ttfb_ns,omitempty"` // request start to first response byte
 	BodyBytes    int64         `json:"body_bytes,omitempty"`
+	// TLSNotAfter and TLSIssuer describe the leaf certificate of the last
+	// TLS handshake of the check (the final hop after redirects), also when
+	// verifying it failed (an expired or untrusted certificate is recorded
+	// with Error ErrTLS): when it expires, and who issued it (the issuer's
+	// common name, else its organization, else its whole name; at most
+	// MaxIssuer bytes). nil and "" for plain HTTP and before a handshake.
+	TLSNotAfter *time.Time `json:"tls_not_after,omitempty"`
+	TLSIssuer   string     `json:"tls_issuer,omitempty"`
 }
+
+// MaxIssuer caps Result.TLSIssuer, in bytes.
+const MaxIssuer = 200
 
 // Check is one check as stored: which endpoint, from which location, the
 // instant it was planned for, how late it started, and what it measured.
@@ -106,7 +117,7 @@ type Invocation struct {
 	DataOutUSD    float64 // data transfer out to the Internet (SentBytes)
 	QueueUSD      float64
 	LogsUSD       float64
-	StorageUSD    float64 // keeping its checks for one month
+	StorageUSD    float64 // keeping its checks for as long as raw checks are kept
 }
 
 // MS is a duration in milliseconds, the unit of every *_ms column, summary

@@ -158,3 +158,22 @@ func TestSpanClaimRoundTrip(t *testing.T) {
 		t.Errorf("decoded %+v, want kind %q and %+v", msg, record.KindSpan, c)
 	}
 }
+
+// TestCertificateOnTheWire: an HTTPS check carries its certificate's expiry
+// and issuer under stable names; a plain check carries neither; both come
+// back as sent.
+func TestCertificateOnTheWire(t *testing.T) {
+	checks := recordtest.Checks(2) // an HTTPS check, then a plain one
+	notAfter := time.Date(2026, 3, 11, 12, 0, 10, 0, time.UTC)
+	checks[0].TLSNotAfter, checks[0].TLSIssuer = &notAfter, "Watcher Test CA"
+	msgs, err := record.EncodeChecks(checks, maxMessageBytes)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("EncodeChecks = %d messages, %v", len(msgs), err)
+	}
+	body := string(msgs[0].Body)
+	if strings.Count(body, `"tls_not_after":"2026-03-11T12:00:10Z","tls_issuer":"Watcher Test CA"`) != 1 ||
+		strings.Count(body, `"tls_not_after"`) != 1 || strings.Count(body, `"tls_issuer"`) != 1 {
+		t.Errorf("want the certificate of the first check only, by name:\n%s", body)
+	}
+	recordtest.Equal(t, recordtest.DecodeAll(t, [][]byte{msgs[0].Body}), checks)
+}

@@ -1,4 +1,4 @@
-package check
+package addrpolicy
 
 import (
 	"errors"
@@ -89,9 +89,9 @@ func FuzzPolicyCheck(f *testing.F) {
 			}
 		}
 		// The dialer hook sees "ip:port" (zones included) after resolution.
-		hookErr := p.control("tcp", netip.AddrPortFrom(addr, 443).String(), nil)
+		hookErr := p.Control("tcp", netip.AddrPortFrom(addr, 443).String(), nil)
 		if (hookErr == nil) != (err == nil) {
-			t.Fatalf("control(%s) = %v, Check = %v", netip.AddrPortFrom(addr, 443), hookErr, err)
+			t.Fatalf("Control(%s) = %v, Check = %v", netip.AddrPortFrom(addr, 443), hookErr, err)
 		}
 	})
 }
@@ -114,21 +114,21 @@ func FuzzPolicyControl(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, address string, loopback, private bool) {
 		p := Policy{AllowLoopback: loopback, AllowPrivate: private}
-		err := p.control("tcp", address, nil)
+		err := p.Control("tcp", address, nil)
 		if err != nil {
 			var refused *RefusedError
 			if !errors.As(err, &refused) {
-				t.Fatalf("control(%q) = %T %v, want *RefusedError", address, err, err)
+				t.Fatalf("Control(%q) = %T %v, want *RefusedError", address, err, err)
 			}
 			return
 		}
 		ap, perr := netip.ParseAddrPort(address)
 		if perr != nil {
-			t.Fatalf("control(%q) allowed an address that does not parse: %v", address, perr)
+			t.Fatalf("Control(%q) allowed an address that does not parse: %v", address, perr)
 		}
 		kind := oracle(ap.Addr())
 		if allowed := kind == "" || kind == "loopback" && loopback || kind == "private" && private; !allowed {
-			t.Fatalf("control(%q) allowed a %s address under %+v", address, kind, p)
+			t.Fatalf("Control(%q) allowed a %s address under %+v", address, kind, p)
 		}
 	})
 }
