@@ -71,6 +71,7 @@ type localConfig struct {
 	fanout   config.Fanout
 	probe    config.Probe
 	logLevel slog.Level
+	alerts   alertConfig // alerts.go
 }
 
 // loadLocalConfig reads the environment as the functions do (internal/config):
@@ -123,6 +124,9 @@ func loadLocalConfig(env config.Env, environ []string) (localConfig, error) {
 		if err := c.logLevel.UnmarshalText([]byte(v)); err != nil {
 			problems = append(problems, fmt.Sprintf("LOG_LEVEL: %q is not DEBUG, INFO, WARN or ERROR", v))
 		}
+	}
+	if c.alerts, err = loadAlertConfig(env); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
 		return c, usage(fmt.Errorf("environment: %s", strings.Join(problems, "; ")))
@@ -194,7 +198,7 @@ func newFleetWith(c localConfig, st *store.Store, dir *spool.Dir, log *slog.Logg
 	if dir != nil {
 		spill = dir
 	}
-	f.fanout = fanout.FromConfig(fcfg, st, countingInvoker{f}, spill, log)
+	f.fanout = fanout.FromConfig(fcfg, st, countingInvoker{f}, spill, c.alerting(st), log)
 	return f
 }
 

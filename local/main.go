@@ -39,7 +39,7 @@ func run() int {
 	root.SetVersionTemplate("watcher {{.Version}}\n")
 	root.AddCommand(
 		runCmd(), invokeCmd(), checkCmd(), migrateCmd(), endpointsCmd(),
-		reportCmd(), maintainCmd(), targetsCmd(), dbCmd(), costCmd(), replayCmd(), benchCmd(),
+		reportCmd(), maintainCmd(), targetsCmd(), dbCmd(), costCmd(), replayCmd(), benchCmd(), alertsCmd(), statusCmd(),
 	)
 	groups(root)
 	slog.SetDefault(logger(slog.LevelInfo)) // one log format for every command (run and invoke set their own level)

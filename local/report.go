@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"slices"
@@ -34,7 +35,7 @@ func reportCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "report",
-		Short: "Per endpoint: checks, up %, failures by cause, response times, from rollups; the last hour's spans: planned vs stored",
+		Short: "Per endpoint: checks, up %, failures by cause, response times, from rollups; TLS certificates; the last hour's spans: planned vs stored",
 		Long: `Report per endpoint and location from the rollups: minute rollups for up to six hours,
 hourly up to two days, daily beyond. The rollups are brought up to date first.
 
@@ -45,6 +46,11 @@ checks whose body did not match. Response-time percentiles are the worst bucket'
 (a period's percentile is not a function of its buckets'); MEAN and MAX are exact.
 An endpoint without checks shows "-" for every figure. NAME is the endpoint's
 name, or its URL when it has none.
+
+Then, for every endpoint whose HTTPS checks saw a TLS certificate in the period,
+the latest one seen from each location: when it expires, the whole days left and
+its issuer, flagged with "!" when it expires within 14 days or has expired (a
+certificate that failed verification is shown too).
 
 Then the spans since the report's start (at most the last hour) whose stored
 checks differ from plan or that were not dispatched, consecutive ones of one
@@ -106,9 +112,12 @@ func writeReport(ctx context.Context, w io.Writer, st *store.Store, since time.T
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(jsonReport(rep, spansSince, spans))
+		return enc.Encode(jsonReport(rep, spansSince, spans, now))
 	}
 	if err := writeEndpoints(w, rep); err != nil {
+		return err
+	}
+	if err := writeCertificates(w, rep, now); err != nil {
 		return err
 	}
 	return writeSpans(w, spansSince, spans)
@@ -169,6 +178,55 @@ func writeEndpoints(w io.Writer, rep store.Report) error {
 		fmt.Fprintf(w, "\n%d endpoints, %d checks, %.2f%% up\n", len(rep.Endpoints), total.Checks, total.UpPercent())
 	}
 	return nil
+}
+
+// certificateWarning is how close to its expiry a certificate is flagged.
+const certificateWarning = 14 * 24 * time.Hour
+
+// daysLeft is the whole days from now until the certificate expires,
+// negative once it has.
+func daysLeft(c *store.Certificate, now time.Time) int {
+	return int(math.Floor(c.NotAfter.Sub(now).Hours() / 24))
+}
+
+// certificateNote flags a certificate that expires within
+// certificateWarning or has expired; "" for the others.
+func certificateNote(c *store.Certificate, now time.Time) string {
+	switch left := c.NotAfter.Sub(now); {
+	case left <= 0:
+		return "! expired"
+	case left <= certificateWarning:
+		return "! expires within 14 days"
+	}
+	return ""
+}
+
+// writeCertificates writes the certificate each endpoint's checks saw last,
+// if any did, flagging those about to expire.
+func writeCertificates(w io.Writer, rep store.Report, now time.Time) error {
+	var certs []store.EndpointReport
+	for _, r := range rep.Endpoints {
+		if r.Certificate != nil {
+			certs = append(certs, r)
+		}
+	}
+	if len(certs) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nCertificates (the latest each endpoint's checks saw)\n\n")
+	nameWidth, locWidth, issuerWidth := len("NAME"), len("LOCATION"), len("ISSUER")
+	for _, r := range certs {
+		nameWidth, locWidth = max(nameWidth, len(displayName(r))), max(locWidth, len(r.Location))
+		issuerWidth = max(issuerWidth, len(r.Certificate.Issuer))
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\t%-*s\tEXPIRES\tDAYS LEFT\t  %-*s\t\n", nameWidth, "NAME", locWidth, "LOCATION", issuerWidth, "ISSUER")
+	for _, r := range certs {
+		c := r.Certificate
+		fmt.Fprintf(tw, "%-*s\t%-*s\t%s\t%d\t  %-*s\t  %s\n", nameWidth, displayName(r), locWidth, r.Location,
+			c.NotAfter.Local().Format(time.DateTime), daysLeft(c, now), issuerWidth, c.Issuer, certificateNote(c, now))
+	}
+	return tw.Flush()
 }
 
 // figure formats v, or "-" without checks, so that a silent endpoint is not
@@ -319,6 +377,15 @@ type (
 		Status        map[string]int64 `json:"status"` // by HTTP status class: 2xx, 3xx, 4xx, 5xx
 		RegexFailures int64            `json:"regex_failures"`
 		ResponseMS    *responseJSON    `json:"response_ms"`
+		Certificate   *certificateJSON `json:"certificate"` // the latest seen; null when none
+	}
+	certificateJSON struct {
+		NotAfter  time.Time `json:"not_after"`
+		DaysLeft  int       `json:"days_left"` // whole days until not_after, negative once past
+		Expiring  bool      `json:"expiring"`  // expires within 14 days, or has expired
+		Issuer    string    `json:"issuer"`
+		FirstSeen time.Time `json:"first_seen"`
+		LastSeen  time.Time `json:"last_seen"` // to the hour
 	}
 	responseJSON struct {
 		Mean float64 `json:"mean"`
@@ -345,7 +412,7 @@ type (
 	}
 )
 
-func jsonReport(rep store.Report, since time.Time, spans []store.SpanCount) reportJSON {
+func jsonReport(rep store.Report, since time.Time, spans []store.SpanCount, now time.Time) reportJSON {
 	out := reportJSON{Level: rep.Level, From: rep.From.UTC(), Endpoints: []endpointJSON{},
 		Spans: spansJSON{Since: since.UTC(), Count: len(spans), Ranges: []spanRangeJSON{}}}
 	if !rep.Through.IsZero() {
@@ -366,6 +433,11 @@ func jsonReport(rep store.Report, since time.Time, spans []store.SpanCount) repo
 			e.UpPercent = &up
 			e.ResponseMS = &responseJSON{Mean: record.MS(r.Mean()), P50: record.MS(r.P50), P95: record.MS(r.P95),
 				P99: record.MS(r.P99), Max: record.MS(r.Max)}
+		}
+		if c := r.Certificate; c != nil {
+			e.Certificate = &certificateJSON{NotAfter: c.NotAfter.UTC(), DaysLeft: daysLeft(c, now),
+				Expiring: c.NotAfter.Sub(now) <= certificateWarning, Issuer: c.Issuer,
+				FirstSeen: c.FirstSeen.UTC(), LastSeen: c.LastSeen.UTC()}
 		}
 		out.Endpoints = append(out.Endpoints, e)
 	}

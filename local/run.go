@@ -46,6 +46,10 @@ and left running: the run ends by saying how to stop it.
 --demo N starts the built-in target farm and imports N demo endpoints against it,
 replacing the configured set; they are disabled again when the run ends.
 
+Each fanout also evaluates the endpoints' alert rules over the checks stored and sends the
+notifications due, to the channels the WATCHER_ALERT_* variables configure (none: alerts are
+only recorded); "watcher alerts" lists them.
+
 The functions' WATCHER_* variables (internal/config) and LOG_LEVEL (default WARN) apply;
 unknown WATCHER_* variables are refused. Logs go to stderr, progress to stdout. The exit
 code is 1 when checks were neither written nor spilled.`,
@@ -199,6 +203,10 @@ loop:
 				}
 				fmt.Printf("%s  fanout: span %s %s, %d endpoints, %d checks in %d shards\n",
 					time.Now().Format("15:04:05"), sum.SpanStart.Format("15:04:05"), sum.Status, sum.Endpoints, sum.Checks, sum.Shards)
+				if a := sum.Alerts; a != nil && a.Opened+a.Resolved+a.Delivered.Sent+a.Delivered.Failed > 0 {
+					fmt.Printf("%s  alerts: %d opened, %d resolved; notifications: %d sent, %d failed (retried)\n",
+						time.Now().Format("15:04:05"), a.Opened, a.Resolved, a.Delivered.Sent, a.Delivered.Failed)
+				}
 			}(next)
 			if fired++; fired == n {
 				spanEnd := next.Add(cfg.fanout.SpanOffset + plan.SpanLength)

@@ -4,14 +4,18 @@ package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	lambdasdk "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/watcher-dev/watcher/internal/addrpolicy"
 	"github.com/watcher-dev/watcher/internal/app"
 	"github.com/watcher-dev/watcher/internal/config"
 	"github.com/watcher-dev/watcher/internal/fanout"
 	"github.com/watcher-dev/watcher/internal/invoke"
+	"github.com/watcher-dev/watcher/internal/notify"
 	"github.com/watcher-dev/watcher/internal/queue"
 )
 
@@ -29,5 +33,11 @@ func main() {
 		app.ExitOn(log, "record queue", err)
 		spill = q
 	}
-	lambda.Start(fanout.FromConfig(cfg, st, invoke.Lambda{Client: lambdasdk.NewFromConfig(aws)}, spill, log))
+	// Alerts are always evaluated; notifications go to the channels
+	// configured. The webhook may reach public addresses only, as the
+	// checks of a probe outside a VPC.
+	ncfg, err := notify.LoadConfig(ctx, os.Getenv, secretsmanager.NewFromConfig(aws))
+	app.ExitOn(log, "alert notifications", err)
+	alerting := &fanout.Alerting{Store: st, Channels: ncfg.Channels(), Senders: ncfg.Senders(addrpolicy.Policy{}, aws)}
+	lambda.Start(fanout.FromConfig(cfg, st, invoke.Lambda{Client: lambdasdk.NewFromConfig(aws)}, spill, alerting, log))
 }

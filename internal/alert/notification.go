@@ -1,8 +1,9 @@
-// Package notify owns alert notifications: the JSON event every channel
-// carries, the senders (a signed webhook, SNS), their configuration, and the
-// delivery loop that drains an outbox with retries and backoff, never
-// dropping a message.
-package notify
+package alert
+
+// What a transition tells people: the notification's JSON event and the
+// outbox it waits in until sent (internal/notify sends it). They live here,
+// beside the evaluation that makes them, so that the store, which keeps the
+// outbox, links no sender.
 
 import (
 	"context"

@@ -45,6 +45,10 @@ type Pricing struct {
 	// architecture, field by field: WATCHER_PRICE_GB_SECOND and
 	// WATCHER_PRICE_REQUEST, in USD.
 	Price cost.Price
+	// StorageKept is how long raw checks are kept (WATCHER_RETENTION_RAW,
+	// as the upkeep reads it; store.DefaultRetention.Raw when unset): the
+	// storage line prices a check's bytes for that long.
+	StorageKept time.Duration
 }
 
 // Fanout configures the fanout function.
@@ -97,6 +101,10 @@ var known = []string{
 	"WATCHER_PRICE_FIXED", "WATCHER_VPC",
 	"WATCHER_RETENTION_RAW", "WATCHER_RETENTION_MINUTE", "WATCHER_RETENTION_HOUR", "WATCHER_RETENTION_DAY",
 	"WATCHER_ROLE_SECRETS", "WATCHER_DB_SSLROOTCERT",
+	"WATCHER_STATUS_BUCKET", "WATCHER_STATUS_PREFIX", "WATCHER_STATUS_TITLE", // the status page, published by the migrate function
+	// Alert notifications, read by internal/notify (LoadConfig).
+	"WATCHER_ALERT_WEBHOOK_URL", "WATCHER_ALERT_WEBHOOK_SECRET", "WATCHER_ALERT_WEBHOOK_SECRET_ARN",
+	"WATCHER_ALERT_SNS_TOPIC_ARN",
 }
 
 // reader accumulates problems so that one run reports all of them.
@@ -181,6 +189,14 @@ func (r *reader) pricing() Pricing {
 			GBSecond: r.usd("WATCHER_PRICE_GB_SECOND", 0.001),
 			Request:  r.usd("WATCHER_PRICE_REQUEST", 0.0001),
 		},
+		StorageKept: store.DefaultRetention.Raw,
+	}
+	if v, ok := r.env("WATCHER_RETENTION_RAW"); ok && v != "" {
+		d, err := store.ParseDays(v)
+		if err != nil {
+			r.problems = append(r.problems, fmt.Sprintf("WATCHER_RETENTION_RAW: %v", err))
+		}
+		p.StorageKept = d
 	}
 	if p.Arch != "" && !cost.ValidArch(p.Arch) {
 		r.problems = append(r.problems, fmt.Sprintf("WATCHER_ARCH: %q is not %s or %s", p.Arch, cost.ARM64, cost.X86))
@@ -323,6 +339,11 @@ type Migrate struct {
 	// WATCHER_RETENTION_RAW, _MINUTE, _HOUR and _DAY ("14d" or "36h"); unset
 	// levels take store.DefaultRetention.
 	Retention store.Retention
+	// StatusBucket is WATCHER_STATUS_BUCKET: after each scheduled upkeep
+	// the status page is written to this S3 bucket, under
+	// WATCHER_STATUS_PREFIX ("" for the bucket's root) and titled
+	// WATCHER_STATUS_TITLE; empty: no status page.
+	StatusBucket, StatusPrefix, StatusTitle string
 }
 
 // LoadMigrate reads the migrate function's configuration.
@@ -330,10 +351,16 @@ func LoadMigrate(env Env, environ []string) (Migrate, error) {
 	r := &reader{env: env}
 	r.rejectUnknown(environ)
 	c := Migrate{
-		SecretARN:   r.str("WATCHER_DB_SECRET_ARN", ""),
-		IAMAuth:     r.bool("DATABASE_IAM_AUTH"),
-		SSLRootCert: r.str("WATCHER_DB_SSLROOTCERT", ""),
-		Retention:   r.retention(),
+		SecretARN:    r.str("WATCHER_DB_SECRET_ARN", ""),
+		IAMAuth:      r.bool("DATABASE_IAM_AUTH"),
+		SSLRootCert:  r.str("WATCHER_DB_SSLROOTCERT", ""),
+		Retention:    r.retention(),
+		StatusBucket: r.str("WATCHER_STATUS_BUCKET", ""),
+		StatusPrefix: r.str("WATCHER_STATUS_PREFIX", ""),
+		StatusTitle:  r.str("WATCHER_STATUS_TITLE", ""),
+	}
+	if c.StatusBucket == "" && (c.StatusPrefix != "" || c.StatusTitle != "") {
+		r.problems = append(r.problems, "WATCHER_STATUS_BUCKET: is required with WATCHER_STATUS_PREFIX or WATCHER_STATUS_TITLE")
 	}
 	if c.SecretARN == "" {
 		r.problems = append(r.problems, "WATCHER_DB_SECRET_ARN: is required")

@@ -213,3 +213,19 @@ func TestLoadMigrateRDSNeedsTheCABundle(t *testing.T) {
 		t.Errorf("LoadMigrate = %+v, %v", c, err)
 	}
 }
+
+func TestLoadMigrateStatusPage(t *testing.T) {
+	arn := "arn:aws:secretsmanager:eu-west-1:1:secret:db-abc"
+	c, err := LoadMigrate(envOf(map[string]string{"WATCHER_DB_SECRET_ARN": arn, "WATCHER_STATUS_BUCKET": "status-site",
+		"WATCHER_STATUS_PREFIX": "status", "WATCHER_STATUS_TITLE": "Example status"}))
+	if err != nil || c.StatusBucket != "status-site" || c.StatusPrefix != "status" || c.StatusTitle != "Example status" {
+		t.Errorf("LoadMigrate = %+v, %v", c, err)
+	}
+	if c, err := LoadMigrate(envOf(map[string]string{"WATCHER_DB_SECRET_ARN": arn})); err != nil || c.StatusBucket != "" {
+		t.Errorf("without a bucket: %+v, %v; want no status page", c, err)
+	}
+	_, err = LoadMigrate(envOf(map[string]string{"WATCHER_DB_SECRET_ARN": arn, "WATCHER_STATUS_PREFIX": "status"}))
+	if err == nil || !strings.Contains(err.Error(), "WATCHER_STATUS_BUCKET: is required") {
+		t.Errorf("a prefix without a bucket: %v, want an error naming WATCHER_STATUS_BUCKET", err)
+	}
+}

@@ -73,9 +73,10 @@ const (
 //
 // Down is either Failures consecutive failed checks, or, when FailureRatio
 // is set, at least that share of the checks planned in the last Window
-// failed (with at least Failures checks in the window, so one failure alone
-// never alerts when Failures > 1). Up again is Successes consecutive passed
-// checks. CertificateDays > 0 alerts once the leaf certificate seen by the
+// failed, with at least Failures failed checks among them (so one failure
+// alone never alerts when Failures > 1) and counting only checks after the
+// endpoint was last up again. Either is judged at a failed check, which
+// opens the alert. Up again is Successes consecutive passed checks. CertificateDays > 0 alerts once the leaf certificate seen by the
 // latest HTTPS check expires within that many days, and resolves when a
 // later check sees one valid for longer.
 type AlertRules struct {

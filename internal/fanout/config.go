@@ -14,8 +14,9 @@ import (
 
 // FromConfig builds the fanout handler from the fanout's configuration:
 // the one constructor the Lambda main and the local fleet share. spill keeps
-// what the database refused (nil: none).
-func FromConfig(c config.Fanout, st Store, inv Invoker, spill Spill, log *slog.Logger) *Handler {
+// what the database refused (nil: none); alerting evaluates alerts and sends
+// their notifications (nil: off).
+func FromConfig(c config.Fanout, st Store, inv Invoker, spill Spill, alerting *Alerting, log *slog.Logger) *Handler {
 	return New(Config{
 		Probes:        c.Probes,
 		SpanOffset:    c.SpanOffset,
@@ -26,15 +27,17 @@ func FromConfig(c config.Fanout, st Store, inv Invoker, spill Spill, log *slog.L
 		Meter:         app.Meter(c.Common, cost.NominalFanoutMemoryMB),
 		Local:         c.Region == "local",
 		Spill:         spill,
+		Alerting:      alerting,
 	}, st, inv, log, RealClock{})
 }
 
 // What the fanout's dependencies are meant to be.
 var (
-	_ Store   = (*store.Store)(nil)
-	_ Invoker = invoke.Lambda{}
-	_ Invoker = (*invoke.InProcess)(nil)
-	_ Spill   = (*queue.Sink)(nil)
-	_ Spill   = (*spool.Dir)(nil)
-	_ Waiting = (*spool.Dir)(nil)
+	_ Store      = (*store.Store)(nil)
+	_ AlertStore = (*store.Store)(nil)
+	_ Invoker    = invoke.Lambda{}
+	_ Invoker    = (*invoke.InProcess)(nil)
+	_ Spill      = (*queue.Sink)(nil)
+	_ Spill      = (*spool.Dir)(nil)
+	_ Waiting    = (*spool.Dir)(nil)
 )

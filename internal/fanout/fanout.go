@@ -123,6 +123,9 @@ type Config struct {
 	// RecordTimeout bounds the recording of the span claim and of the
 	// invocation record, each: retries, then the spill. Zero: 5 s.
 	RecordTimeout time.Duration
+	// Alerting evaluates alerts and sends their notifications in every
+	// invocation (alerts.go); nil: off.
+	Alerting *Alerting
 }
 
 // Handler plans spans. One Handler serves every invocation of a warm function.
@@ -154,6 +157,11 @@ func New(cfg Config, st Store, inv Invoker, log *slog.Logger, clock Clock) *Hand
 	if cfg.RecordTimeout <= 0 {
 		cfg.RecordTimeout = 5 * time.Second
 	}
+	if cfg.Alerting != nil && cfg.Alerting.Timeout <= 0 {
+		a := *cfg.Alerting
+		a.Timeout = DefaultAlertTimeout
+		cfg.Alerting = &a
+	}
 	return &Handler{cfg: cfg, store: st, invoker: inv, meter: meter.New(cfg.Meter, st, log), log: log, clock: clock}
 }
 
@@ -182,6 +190,8 @@ type Summary struct {
 	// RecordsLost counts the span claim and invocation record that could
 	// be neither recorded nor spilled: lost, logged and in EMF RecordsLost.
 	RecordsLost int `json:"records_lost,omitempty"`
+	// Alerts is what the invocation did about alerts; nil when they are off.
+	Alerts *AlertRun `json:"alerts,omitempty"`
 }
 
 // ErrNoEvent is returned for an event without a scheduled time.
@@ -210,7 +220,10 @@ func (h *Handler) Run(ctx context.Context, scheduled time.Time) (sum Summary, er
 	sum = Summary{SpanStart: span.Start}
 	inv := record.Invocation{SpanStart: &span.Start, StartedAt: start}
 	var unclaimed *record.SpanClaim // dispatched, but not yet in the ledger
+	// Alerts run beside the dispatch, whatever becomes of the span.
+	alerts := h.startAlerts(ctx)
 	defer func() {
+		endAlerts(alerts, &sum)
 		h.keepClaim(ctx, unclaimed, &sum)
 		inv.Duration = h.clock.Now().Sub(start)
 		inv.ChecksPlanned = sum.Checks
@@ -493,11 +506,17 @@ func (h *Handler) close(ctx context.Context, inv record.Invocation, sum *Summary
 	// (SentBytes stays 0): the Lambda API is in the fanout's region, and
 	// data transfer to it is free.
 	inv.NetBytes = int64(inv.PayloadBytes)
+	var alertErrors, notificationsFailed int
+	if a := sum.Alerts; a != nil {
+		alertErrors, notificationsFailed = a.Errors, a.Delivered.Failed
+	}
 	sum.RecordsLost += h.meter.Close(ctx, inv, "all", []emf.Metric{
 		{Name: "ChecksPlanned", Unit: "Count", Value: float64(inv.ChecksPlanned)},
 		{Name: "Failures", Unit: "Count", Value: failed},
 		{Name: "SpansMissed", Unit: "Count", Value: float64(missed)},
 		{Name: "Lateness", Unit: "Milliseconds", Value: record.MS(late)},
 		{Name: meter.RecordsLost, Unit: "Count", Value: float64(sum.RecordsLost)},
+		{Name: "AlertErrors", Unit: "Count", Value: float64(alertErrors)},
+		{Name: "NotificationsFailed", Unit: "Count", Value: float64(notificationsFailed)},
 	}, h.cfg.RecordTimeout)
 }

@@ -26,8 +26,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/watcher-dev/watcher/internal/emf"
 	"github.com/watcher-dev/watcher/internal/record"
 	smsecrets "github.com/watcher-dev/watcher/internal/secrets"
+	"github.com/watcher-dev/watcher/internal/status"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -139,6 +141,10 @@ type Summary struct {
 	Duration  float64 `json:"duration_ms"`
 	// Upkeep is what store.Maintain did, on scheduled runs only.
 	Upkeep *store.MaintainResult `json:"upkeep,omitempty"`
+	// StatusPage says whether the status page was published after the
+	// upkeep: "published", "failed" (the log says why), or "" when none is
+	// configured.
+	StatusPage string `json:"status_page,omitempty"`
 }
 
 // Invoke runs the migrations. A CloudFormation custom resource event (a
@@ -282,6 +288,9 @@ func (h *Handler) Run(ctx context.Context, upkeep bool) (Summary, error) {
 			return Summary{}, err
 		}
 		sum.Upkeep = u
+		if h.opt.StatusPage != nil {
+			sum.StatusPage = h.publishStatus(ctx, dbURL)
+		}
 	}
 	sum.Duration = record.MS(time.Since(start))
 	h.log.Info("migrated", "roles", sum.Roles, "iam", sum.IAM, "passwords", sum.Passwords, "upkeep", sum.Upkeep, "duration_ms", sum.Duration)
@@ -323,4 +332,31 @@ func (h *Handler) upkeep(ctx context.Context, dbURL string) (*store.MaintainResu
 		return nil, fmt.Errorf("upkeep: %w", err)
 	}
 	return &r, nil
+}
+
+// publishStatus publishes the status page as the owner (status.Publish
+// brings the rollups up to date) and returns "published" or "failed". A
+// failure is logged and counted, never returned: the page is secondary to
+// the migrations and the upkeep, and the next run tries again.
+func (h *Handler) publishStatus(ctx context.Context, dbURL string) string {
+	err := func() error {
+		st, err := store.Open(ctx, dbURL, store.WithLogger(h.log))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return status.Publish(ctx, st, h.opt.StatusPage, time.Now(), status.Options{Title: h.opt.StatusTitle})
+	}()
+	failures, result := 0.0, "published"
+	if err != nil {
+		failures, result = 1, "failed"
+		h.log.Error("status page not published", "err", err)
+	}
+	if h.opt.Metrics != nil {
+		if err := emf.Write(h.opt.Metrics, time.Now(), map[string]string{"function": "migrate"},
+			[]emf.Metric{{Name: "StatusPageFailures", Unit: "Count", Value: failures}}); err != nil {
+			h.log.Warn("write metrics line", "err", err)
+		}
+	}
+	return result
 }

@@ -163,6 +163,22 @@ func TestRolePrivileges(t *testing.T) {
 		if n, err := st.WriteChecks(ctx, []record.Check{metric, metric}); err != nil || n != 1 {
 			t.Errorf("WriteChecks = %d, %v; want 1 row%s", n, err, conflictHint(err))
 		}
+		// An HTTPS check records its certificate too; seen again two
+		// hours later, the certificate's last_seen moves.
+		secure := metric
+		secure.PlannedAt, secure.StartedAt = at.Add(3*time.Hour), at.Add(3*time.Hour)
+		secure.TLSNotAfter, secure.TLSIssuer = &at, "Watcher Test CA"
+		later := secure
+		later.PlannedAt, later.StartedAt = at.Add(5*time.Hour), at.Add(5*time.Hour)
+		for _, c := range []record.Check{secure, secure, later} {
+			if _, err := st.WriteChecks(ctx, []record.Check{c}); err != nil {
+				t.Errorf("WriteChecks of an HTTPS check: %v", err)
+			}
+		}
+		var lastSeen time.Time
+		if err := owner.QueryRow(ctx, "SELECT last_seen FROM certificates").Scan(&lastSeen); err != nil || !lastSeen.Equal(later.StartedAt) {
+			t.Errorf("certificate last seen %v, %v; want %v", lastSeen, err, later.StartedAt)
+		}
 		if err := st.RecordInvocation(ctx, inv); err != nil {
 			t.Errorf("RecordInvocation: %v", err)
 		}
@@ -177,6 +193,7 @@ func TestRolePrivileges(t *testing.T) {
 			"INSERT INTO spans (span_start, status) VALUES (now(), 'missed')", "INSERT INTO endpoints (key, url, interval_ms, timeout_ms, location) VALUES ('k', 'u', 5000, 5000, 'home')",
 			"CREATE TABLE mine (x int)", "CREATE TEMPORARY TABLE mine (x int)", "SELECT watcher_ensure_partitions(1)",
 			"UPDATE spans SET status = 'dispatched'", "DELETE FROM spans",
+			"SELECT issuer FROM certificates", "UPDATE certificates SET issuer = 'x'", "DELETE FROM certificates",
 		} {
 			if _, err := conn.Exec(ctx, sql); !isDenied(err) {
 				t.Errorf("probe %q: %v, want permission denied", sql, err)
@@ -222,11 +239,25 @@ func TestRolePrivileges(t *testing.T) {
 		if _, err := st.WriteChecks(ctx, []record.Check{metric}); !isDenied(errors.Unwrap(err)) && !isDenied(err) {
 			t.Errorf("fanout WriteChecks: %v, want permission denied", err)
 		}
+		// Alerts: evaluated from the checks (the probe's HTTPS check five
+		// hours on saw an expired certificate), delivered from the outbox.
+		if _, err := owner.Exec(ctx, `UPDATE endpoints SET alert_rules = '{"failures": 3, "successes": 2, "certificate_days": 14}'`); err != nil {
+			t.Fatal(err)
+		}
+		if sum, err := st.EvaluateAlerts(ctx, at.Add(5*time.Hour+time.Minute), []string{"webhook"}); err != nil || sum.Opened != 1 {
+			t.Errorf("EvaluateAlerts = %+v, %v; want a certificate alert opened", sum, err)
+		}
+		if ms, err := st.Due(ctx, at.Add(6*time.Hour), 10); err != nil || len(ms) != 1 {
+			t.Errorf("Due = %d messages, %v; want 1", len(ms), err)
+		} else if err := st.Sent(ctx, ms[0].ID, time.Now()); err != nil {
+			t.Errorf("Sent: %v", err)
+		}
 		conn := connect(t, as(t, dbURL, migrations.RoleFanout))
 		for _, sql := range []string{
 			"SELECT * FROM spans", "SELECT * FROM invocations", "UPDATE endpoints SET enabled = false",
 			"DELETE FROM spans", "UPDATE spans SET status = 'missed'", "SELECT password_ref FROM endpoints WHERE false AND now() IS NULL FOR UPDATE",
-			"SELECT * FROM checks", "SELECT status_code FROM checks", "DELETE FROM checks", "UPDATE checks SET error = 'x'",
+			"SELECT * FROM checks", "SELECT started_at FROM checks", "DELETE FROM checks", "UPDATE checks SET error = 'x'",
+			"DELETE FROM alerts", "DELETE FROM alert_notifications", "TRUNCATE alert_state", "SELECT first_seen FROM certificates",
 		} {
 			if _, err := conn.Exec(ctx, sql); !isDenied(err) {
 				t.Errorf("fanout %q: %v, want permission denied", sql, err)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/watcher-dev/watcher/internal/status"
 	"github.com/watcher-dev/watcher/internal/store"
 	"github.com/watcher-dev/watcher/migrations"
 )
@@ -38,6 +40,14 @@ type Options struct {
 	// each as a SCRAM-SHA-256 verifier computed here. Roles not in it get
 	// no password.
 	Passwords map[string]string
+	// StatusPage, when set, receives the status page after each scheduled
+	// upkeep (status.Publish), titled StatusTitle. A page that cannot be
+	// published is logged and counted (Summary, and the EMF metric
+	// StatusPageFailures on Metrics), never failing the run.
+	StatusPage  status.Sink
+	StatusTitle string
+	// Metrics receives EMF lines (stdout in Lambda); nil: none.
+	Metrics io.Writer
 }
 
 // grant is one privilege set of one role on one table.
@@ -56,9 +66,22 @@ func grants() []grant {
 		{migrations.RoleFanout, "SELECT (span_start, status)", "spans"},
 		{migrations.RoleFanout, "INSERT", "invocations"},
 		// Estimating what endpoints' checks cost reads what recent checks
-		// measured, and no more of them (no status, regex match or address).
+		// measured.
 		{migrations.RoleFanout, "SELECT (endpoint_id, planned_at, response_time_ms, body_bytes, tls_ms, error)", "checks"},
+		// Alert evaluation (store.EvaluateAlerts) reads what decides whether
+		// a check failed and its certificate, keeps the alert states (and
+		// forgets those of endpoints no longer evaluated), the alerts, and
+		// the outbox of their notifications, which the fanout also delivers
+		// (Due, Sent, Failed).
+		{migrations.RoleFanout, "SELECT (location, status_code, regex_match, tls_not_after)", "checks"},
+		{migrations.RoleFanout, "SELECT (endpoint_id, location, not_after, issuer)", "certificates"},
+		{migrations.RoleFanout, "SELECT, INSERT, UPDATE, DELETE", "alert_state"},
+		{migrations.RoleFanout, "SELECT, INSERT, UPDATE", "alerts"},
+		{migrations.RoleFanout, "SELECT, INSERT, UPDATE", "alert_notifications"},
 		{migrations.RoleProbe, "INSERT", "checks"},
+		// A batch of HTTPS checks upserts its certificates (store.WriteChecks):
+		// the conflict target and the columns its update reads and moves.
+		{migrations.RoleProbe, "INSERT, SELECT (endpoint_id, location, not_after, first_seen, last_seen), UPDATE (first_seen, last_seen)", "certificates"},
 		{migrations.RoleProbe, "INSERT", "invocations"},
 		{migrations.RoleProbe, "INSERT", "shard_attempts"}, // retries are told apart by ON CONFLICT DO NOTHING
 		// A span claim the fanout could not make is recorded when the

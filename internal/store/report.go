@@ -21,6 +21,21 @@ type EndpointReport struct {
 	// is not a function of its buckets', and the worst bucket is what can
 	// be stated exactly. Max is the period's maximum. Zero without checks.
 	P50, P95, P99, Max time.Duration
+	// Certificate is the TLS certificate this endpoint's checks from this
+	// location saw last, if they saw one in the report's period (nil for
+	// plain HTTP).
+	Certificate *Certificate
+}
+
+// Certificate is a TLS leaf certificate as checks saw it (the table
+// certificates).
+type Certificate struct {
+	NotAfter  time.Time
+	Issuer    string
+	FirstSeen time.Time // the first check that saw it started then
+	// LastSeen is when the last check that saw it started, to the hour:
+	// the writer moves it at most hourly.
+	LastSeen time.Time
 }
 
 // Report is a report over rollups.
@@ -49,7 +64,9 @@ func reportLevel(window time.Duration) rollup {
 // the level reportLevel picks for since..now) per endpoint and location,
 // in endpoint order. Enabled endpoints without checks are listed with zero
 // checks, so that a silent endpoint shows. It reads what the last upkeep
-// rolled up (RollUp, Maintain): Through says how far that reaches.
+// rolled up (RollUp, Maintain): Through says how far that reaches. Each
+// endpoint and location comes with the certificate seen last, if seen since
+// an hour before the period (last_seen lags its checks by up to an hour).
 func (s *Store) Report(ctx context.Context, since, now time.Time) (Report, error) {
 	l := reportLevel(now.Sub(since))
 	rep := Report{Level: l.level, From: since.UTC().Truncate(l.width)}
@@ -67,9 +84,16 @@ func (s *Store) Report(ctx context.Context, since, now time.Time) (Report, error
 		    GROUP BY endpoint_id, location
 		)
 		SELECT e.id, coalesce(e.name, ''), e.url, coalesce(a.location, e.location), (SELECT max(latest) FROM agg),
+		       cert.not_after, coalesce(cert.issuer, ''), cert.first_seen, cert.last_seen,
 		       `+strings.Join(coalesced, ", ")+`,
 		       coalesce(a.p50, 0), coalesce(a.p95, 0), coalesce(a.p99, 0), coalesce(a.max_ms, 0)
 		FROM endpoints e LEFT JOIN agg a ON a.endpoint_id = e.id
+		LEFT JOIN LATERAL (
+		    SELECT not_after, issuer, first_seen, last_seen FROM certificates c
+		    WHERE c.endpoint_id = e.id AND c.location = coalesce(a.location, e.location)
+		      AND c.last_seen >= $1::timestamptz - interval '1 hour'
+		    ORDER BY c.last_seen DESC, c.not_after DESC LIMIT 1
+		) cert ON true
 		WHERE e.enabled OR a.checks IS NOT NULL
 		ORDER BY e.id, 4`, rep.From, now)
 	if err != nil {
@@ -77,9 +101,16 @@ func (s *Store) Report(ctx context.Context, since, now time.Time) (Report, error
 	}
 	var latest *time.Time
 	rep.Endpoints, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (EndpointReport, error) {
-		var r EndpointReport
-		err := scanCounted(row, []any{&r.EndpointID, &r.Name, &r.URL, &r.Location, &latest},
+		var (
+			r                     EndpointReport
+			notAfter, first, last *time.Time
+			issuer                string
+		)
+		err := scanCounted(row, []any{&r.EndpointID, &r.Name, &r.URL, &r.Location, &latest, &notAfter, &issuer, &first, &last},
 			&r.Counts, &r.P50, &r.P95, &r.P99, &r.Max)
+		if notAfter != nil && first != nil && last != nil {
+			r.Certificate = &Certificate{NotAfter: notAfter.UTC(), Issuer: issuer, FirstSeen: first.UTC(), LastSeen: last.UTC()}
+		}
 		return r, err
 	})
 	if err != nil {

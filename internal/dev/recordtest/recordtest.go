@@ -12,8 +12,9 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
-// Checks makes n checks of the variety a probe produces: a match, a
-// failing status, a timeout, with durations to the nanosecond.
+// Checks makes n checks of the variety a probe produces: a match over
+// HTTPS (its certificate recorded), a failing status, a timeout, with
+// durations to the nanosecond.
 func Checks(n int) []record.Check {
 	base := time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC)
 	out := make([]record.Check, n)
@@ -33,6 +34,7 @@ func Checks(n int) []record.Check {
 		switch i % 3 {
 		case 0:
 			c.StatusCode, c.RegexMatch = ptr(200), ptr(true)
+			c.TLSNotAfter, c.TLSIssuer = ptr(base.AddDate(0, 0, 10+i%30)), "Watcher Test CA"
 		case 1:
 			c.StatusCode = ptr(503)
 		case 2:
