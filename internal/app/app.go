@@ -90,6 +90,8 @@ func Meter(c config.Common, nominalMB int) meter.Config {
 		Arch:     arch,
 		MemoryMB: nominalMB,
 		Price:    cost.DefaultTable().Price(c.Region, arch).Override(c.Pricing.Price),
+		// Checks are priced for as long as the upkeep keeps them.
+		StorageKept: c.Pricing.StorageKept,
 	}
 	if m := memoryMB(); m > 0 {
 		mc.MemoryMB = m

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/watcher-dev/watcher/internal/cost"
 )
@@ -14,13 +15,15 @@ func TestLoadPricing(t *testing.T) {
 		want    Pricing
 		wantErr []string
 	}{
-		{"defaults: the table's price, the architecture decided at wiring", map[string]string{}, Pricing{}, nil},
+		{"defaults: the table's price, the architecture decided at wiring, checks kept the default raw retention",
+			map[string]string{}, Pricing{StorageKept: 14 * 24 * time.Hour}, nil},
 		{"overrides", map[string]string{
 			"WATCHER_ARCH": "x86_64", "WATCHER_PRICE_GB_SECOND": "0.0000166667", "WATCHER_PRICE_REQUEST": "0.0000002",
-		}, Pricing{Arch: cost.X86, Price: cost.Price{GBSecond: 0.0000166667, Request: 0.0000002}}, nil},
+			"WATCHER_RETENTION_RAW": "30d",
+		}, Pricing{Arch: cost.X86, Price: cost.Price{GBSecond: 0.0000166667, Request: 0.0000002}, StorageKept: 30 * 24 * time.Hour}, nil},
 		{"every problem named", map[string]string{
-			"WATCHER_ARCH": "sparc", "WATCHER_PRICE_GB_SECOND": "cheap", "WATCHER_PRICE_REQUEST": "0.20",
-		}, Pricing{}, []string{`WATCHER_ARCH: "sparc"`, "WATCHER_PRICE_GB_SECOND", "WATCHER_PRICE_REQUEST: 0.2 is outside"}},
+			"WATCHER_ARCH": "sparc", "WATCHER_PRICE_GB_SECOND": "cheap", "WATCHER_PRICE_REQUEST": "0.20", "WATCHER_RETENTION_RAW": "two weeks",
+		}, Pricing{}, []string{`WATCHER_ARCH: "sparc"`, "WATCHER_PRICE_GB_SECOND", "WATCHER_PRICE_REQUEST: 0.2 is outside", "WATCHER_RETENTION_RAW"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

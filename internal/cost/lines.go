@@ -54,12 +54,15 @@ const CheckSentBytes = 2200
 // of the unique index on (planned_at, endpoint_id, location) (about 50) and
 // of the BRIN index (nearly nothing). Measured on PostgreSQL 15 with native
 // partitions as pg_total_relation_size of the partition over its rows: 166
-// bytes for 100,000 checks of 500 endpoints, 169 for 20,000
-// (TestCheckRowBytesMatchesTheDatabase in internal/store holds it), about
-// 200 for the 2,353 checks of a 3-minute `watcher run --demo 1000`, where
-// the pages a small table starts with weigh more. The response body is not
-// stored; a failed check's error class adds a few bytes.
-const CheckRowBytes = 170
+// bytes for 100,000 checks of 500 endpoints, 169 for 20,000, about 200 for
+// the 2,353 checks of a 3-minute `watcher run --demo 1000`, where the pages
+// a small table starts with weigh more; an HTTPS check's certificate expiry
+// (tls_not_after, migration 00014) adds 8 (TestCheckRowBytesMatchesTheDatabase
+// in internal/store holds it: 171.6 bytes for 20,000 HTTPS checks, 162.6
+// for the same checks without the expiry). The response body is not stored,
+// nor the certificate's issuer (once per certificate, in its own table); a
+// failed check's error class adds a few bytes.
+const CheckRowBytes = 178
 
 // LambdaPlatformLogBytes is what Lambda itself logs for each invocation in
 // the text log format: its START, END and REPORT lines (the REPORT line
@@ -86,11 +89,16 @@ type Usage struct {
 	QueueRequests int64 // record-queue requests (64 KiB chunks) it sent
 	LogBytes      int64 // what it logged, Lambda's own lines included
 	StorageBytes  int64 // what its stored checks take in the database
+	// StorageKept is how long the stored checks are kept (the raw
+	// retention); zero: one Month.
+	StorageKept time.Duration
 }
 
 // Lines is what one invocation, or a sum of invocations, cost by line
-// item, in USD. Storage is the cost of keeping the checks for one month:
-// a deployment that keeps them for n months pays it n times.
+// item, in USD. Storage is the cost of keeping the checks for as long as
+// they are kept (Usage.StorageKept): what they add to the database's
+// steady-state size, priced per month, is what the invocation's checks
+// cost once the retention has filled.
 type Lines struct {
 	LambdaCompute  float64 // GB-seconds of the duration and a cold start's init
 	LambdaRequests float64
@@ -177,7 +185,11 @@ func PriceLines(p Price, v VolumePrice, u Usage) (billed, init time.Duration, l 
 	l.DataOut = float64(u.SentBytes) / GB * v.DataOutPerGB
 	l.QueueRequests = float64(u.QueueRequests) * v.QueueRequest
 	l.Logs = float64(u.LogBytes) / GB * v.LogsPerGB
-	l.Storage = float64(u.StorageBytes) / GB * v.StoragePerGBMonth
+	kept := u.StorageKept
+	if kept <= 0 {
+		kept = Month
+	}
+	l.Storage = float64(u.StorageBytes) / GB * v.StoragePerGBMonth * (kept.Hours() / Month.Hours())
 	if u.MemoryMB <= 0 {
 		return billed, init, l, false
 	}

@@ -22,6 +22,7 @@ func TestPriceLinesByHand(t *testing.T) {
 		// and written at 160 bytes a row.
 		SentBytes:     2000 * CheckSentBytes,
 		StorageBytes:  2000 * 160,
+		StorageKept:   14 * 24 * time.Hour, // the default raw retention
 		QueueRequests: 5,
 		LogBytes:      1 << 20,
 	}
@@ -44,10 +45,11 @@ func TestPriceLinesByHand(t *testing.T) {
 		{"queue", l.QueueRequests, 0.000002},
 		// 1 MiB is 1/1024 GB, x $0.50.
 		{"logs", l.Logs, 0.00048828125},
-		// 320,000 / 1,073,741,824 GB x $0.115 a GB-month.
-		{"storage", l.Storage, 0.0000342726707458496},
+		// 320,000 / 1,073,741,824 GB x $0.115 a GB-month x 336 / 730
+		// months kept.
+		{"storage", l.Storage, 0.0000157748183158979},
 		{"Lambda", l.Lambda(), 0.0004677023375},
-		{"total", l.Total(), 0.0004677023375 + 0.01125 + 0.0003688037395477295 + 0.000002 + 0.00048828125 + 0.0000342726707458496},
+		{"total", l.Total(), 0.0004677023375 + 0.01125 + 0.0003688037395477295 + 0.000002 + 0.00048828125 + 0.0000157748183158979},
 	}
 	for _, c := range lines {
 		if !near(c.got, c.want) {

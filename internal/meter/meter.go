@@ -35,6 +35,9 @@ type Config struct {
 	// Volume prices NAT data, data out, queue requests, logs and storage;
 	// zero: the price table's for Region.
 	Volume cost.VolumePrice
+	// StorageKept is how long stored checks are kept, for the storage
+	// line; zero: a month.
+	StorageKept time.Duration
 	// VPC says what the function moves over the network
 	// (Invocation.NetBytes: a probe's checks, a fanout's shard payloads)
 	// passes a NAT gateway, which bills it by the byte. False, the default,
@@ -121,6 +124,7 @@ func (m *Meter) Close(ctx context.Context, inv record.Invocation, location strin
 	use := cost.Usage{
 		MemoryMB: inv.MemoryMB, Duration: inv.Duration, Init: inv.Init, VPC: inv.VPC, NetBytes: inv.NetBytes,
 		SentBytes: inv.SentBytes, QueueRequests: inv.QueueRequests, StorageBytes: inv.StorageBytes,
+		StorageKept: m.cfg.StorageKept,
 	}
 
 	// The EMF line is logged too: render it first, to count it.
