@@ -101,6 +101,13 @@ type Config struct {
 	// Database is where the data lives: RDS made by the stack (the default)
 	// or a PostgreSQL or TimescaleDB of your own.
 	Database Database `json:"database"`
+
+	// Alerts is where the fanout sends alert notifications: a webhook, an
+	// SNS topic, or both; empty: alerts are recorded but sent nowhere.
+	Alerts Alerts `json:"alerts"`
+	// StatusPage is the static status page the migrate function writes to
+	// S3 after each upkeep, optionally behind CloudFront.
+	StatusPage StatusPage `json:"statusPage"`
 }
 
 // Retention levels, each "14d" (whole days) or a Go duration ("36h").
@@ -225,6 +232,8 @@ func Defaults() Config {
 		QueueMaxReceiveCount:      50,
 		Retention:                 Retention{},
 		Database:                  Database{Mode: DatabaseRDS},
+		Alerts:                    Alerts{},
+		StatusPage:                StatusPage{},
 	}
 }
 
@@ -518,6 +527,8 @@ func (c *Config) validate() []string {
 	}
 	p = append(p, c.Retention.validate()...)
 	p = append(p, c.validateDatabase()...)
+	p = append(p, c.validateAlerts()...)
+	p = append(p, c.StatusPage.validate()...)
 	return p
 }
 

@@ -139,6 +139,54 @@ func TestLoadConfig(t *testing.T) {
 			"database.peerCidr: is required with peeringConnectionId", "database.routeTableIds: at least one route table",
 		}},
 	}...)
+	const hookSecret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ops/hook-AbC123"
+	tests = append(tests, []struct {
+		name    string
+		ctx     map[string]any
+		want    func(*Config)
+		wantErr []string
+	}{
+		{name: "alerts and status page", ctx: map[string]any{"natGateways": 1.0,
+			"alerts": map[string]any{"webhookUrl": "https://hooks.example.com/w?t=1", "webhookSecretArn": hookSecret,
+				"snsTopic": true, "emails": []any{"a@example.com", "b@example.com"}},
+			"statusPage": `{"enabled":true,"cloudFront":true,"title":"Shop status","prefix":"pages/status"}`,
+		}, want: func(c *Config) {
+			c.NATGateways = 1
+			c.Alerts = Alerts{WebhookURL: "https://hooks.example.com/w?t=1", WebhookSecretArn: hookSecret, SNSTopic: true,
+				Emails: []string{"a@example.com", "b@example.com"}}
+			c.StatusPage = StatusPage{Enabled: true, CloudFront: true, Title: "Shop status", Prefix: "pages/status"}
+		}},
+		{name: "an alert topic needs no NAT gateway", ctx: map[string]any{"alerts": `{"snsTopic":true}`},
+			want: func(c *Config) { c.Alerts.SNSTopic = true }},
+		{name: "a webhook from your own VPC", ctx: func() map[string]any {
+			ctx := ext()
+			ctx["alerts"] = map[string]any{"webhookUrl": "https://hooks.example.com/w"}
+			return ctx
+		}(), want: func(c *Config) { c.Database, c.Alerts.WebhookURL = external, "https://hooks.example.com/w" }},
+		{name: "a webhook without a NAT gateway", ctx: map[string]any{"alerts": map[string]any{"webhookUrl": "https://hooks.example.com/w"}},
+			wantErr: []string{"alerts.webhookUrl: the fanout runs in the home VPC, which with natGateways 0 has no route to the Internet"}},
+		{name: "alert problems", ctx: map[string]any{"natGateways": 1.0, "alerts": map[string]any{
+			"webhookUrl": "ftp://hooks.example.com/w", "webhookSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:hook",
+			"emails": []any{"a@example.com", "a@example.com", "b@example.com, c@example.com"},
+		}}, wantErr: []string{
+			`alerts.webhookUrl: scheme "ftp"`, `alerts.webhookSecretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:hook" is not the complete ARN`,
+			"alerts.emails: subscribe to the alert topic, which needs alerts.snsTopic true", "alerts.emails: a@example.com is listed twice",
+			`alerts.emails: "b@example.com, c@example.com" is not one e-mail address`,
+		}},
+		{name: "webhook URL with a password", ctx: map[string]any{"natGateways": 1.0, "alerts": `{"webhookUrl":"https://user:pw@hooks.example.com/w"}`},
+			wantErr: []string{"alerts.webhookUrl: carries a user name or password"}},
+		{name: "webhook secret without a webhook", ctx: map[string]any{"alerts": map[string]any{"webhookSecretArn": hookSecret, "webhook_url": "x"}},
+			wantErr: []string{`alerts: unknown field "webhook_url"`, "alerts.webhookSecretArn: given without alerts.webhookUrl"}},
+		{name: "generated webhook secret readable by probes", ctx: map[string]any{"natGateways": 1.0, "secretPrefix": "watcher/",
+			"alerts": map[string]any{"webhookUrl": "https://hooks.example.com/w"}},
+			wantErr: []string{`alerts.webhookUrl: the generated webhook secret watcher/alerts/webhook would be under secretPrefix "watcher/"`}},
+		{name: "status page keys without enabled", ctx: map[string]any{"statusPage": map[string]any{"cloudFront": true, "title": "x"}},
+			wantErr: []string{"statusPage: cloudFront, title given without enabled true"}},
+		{name: "status page problems", ctx: map[string]any{"statusPage": map[string]any{"enabled": true, "prefix": "/status/", "title": "Shop\nstatus"}},
+			wantErr: []string{`statusPage.prefix: "/status/" is not a folder`, "statusPage.title: contains a control character"}},
+		{name: "status page prefix with dots", ctx: map[string]any{"statusPage": map[string]any{"enabled": true, "prefix": "a/../b"}},
+			wantErr: []string{`statusPage.prefix: "a/../b" is not a folder`}},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := LoadConfig(tt.ctx)

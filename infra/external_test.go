@@ -178,6 +178,13 @@ func TestExternalDatabase(t *testing.T) {
 			t.Errorf("migrate %s = %q, want %q", k, got, v)
 		}
 	}
+	// Every function prices its checks' storage for the raw retention.
+	for _, name := range []string{"watcher-fanout", "watcher-probe-home", "watcher-drain"} {
+		_, fn := home.function(t, name)
+		if got := home.resolve(env(fn)["WATCHER_RETENTION_RAW"]); got != "7d" {
+			t.Errorf("%s WATCHER_RETENTION_RAW = %q, want 7d", name, got)
+		}
+	}
 
 	// Out of the functions' groups: the database's port to its network,
 	// HTTPS to the AWS APIs, nothing else.

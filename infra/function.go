@@ -84,6 +84,14 @@ func newFunction(scope constructs.Construct, id string, cfg *Config, s fnSpec) *
 			"Lambda's VPC network interface actions (ec2:CreateNetworkInterface, ec2:Describe*) do not support resource-level permissions; this is exactly what AWSLambdaVPCAccessExecutionRole grants.",
 			"Resource::*")
 	}
+	if raw := cfg.Retention.env()["WATCHER_RETENTION_RAW"]; raw != "" {
+		// Every function prices the checks it writes for as long as the
+		// upkeep keeps them (the storage line item).
+		if s.Env == nil {
+			s.Env = map[string]*string{}
+		}
+		s.Env["WATCHER_RETENTION_RAW"] = jsii.String(raw)
+	}
 	props := &awslambda.FunctionProps{
 		FunctionName: jsii.String(s.Name),
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),

@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -13,8 +15,10 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsschedulertargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -70,6 +74,16 @@ type homeStack struct {
 	Migrate  *watcherFunction
 	Schedule awsscheduler.Schedule
 
+	// AlertTopic is the topic of alert notifications (Config.Alerts), nil
+	// without one; webhookSecretArn is the webhook's signing key, nil
+	// without a webhook.
+	AlertTopic       awssns.Topic
+	webhookSecretArn *string
+	// StatusBucket holds the status page (Config.StatusPage), nil without
+	// one; Distribution serves it, nil without CloudFront.
+	StatusBucket awss3.Bucket
+	Distribution awscloudfront.Distribution
+
 	// Endpoints are the VPC endpoints that stand in for a NAT gateway (none
 	// when the VPC has one): Lambda and Secrets Manager, and S3.
 	Endpoints []awsec2.IVpcEndpoint
@@ -97,7 +111,8 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	}
 
 	// Egress is as narrow as each function allows. No function in the VPC
-	// talks to the Internet: the probes, which do, run outside it.
+	// talks to the Internet but the fanout to an alert webhook, if one is
+	// configured (grantAlerts): the probes, which do, run outside it.
 	sg := func(id, desc string) awsec2.SecurityGroup {
 		return awsec2.NewSecurityGroup(stack, jsii.String(id), &awsec2.SecurityGroupProps{
 			Vpc: h.Vpc, Description: jsii.String(desc), AllowAllOutbound: jsii.Bool(false),
@@ -181,22 +196,24 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 		probes[loc.Name] = arn
 		probeArns = append(probeArns, arn)
 	}
+	fanoutEnv := h.alerts(cfg) // WATCHER_ALERT_*: it evaluates alerts and sends their notifications
+	maps.Copy(fanoutEnv, map[string]*string{
+		"WATCHER_PROBES":           stack.ToJsonString(probes, nil),
+		"WATCHER_SPAN_OFFSET":      jsii.String(cfg.SpanOffset.D().String()),
+		"WATCHER_MAX_DELAY":        jsii.String(cfg.MaxDelay.D().String()),
+		"WATCHER_SHARD_MAX_CHECKS": jsii.String(fmt.Sprint(cfg.ShardMaxChecks)),
+		"WATCHER_PROBE_MEMORY_MB":  jsii.String(fmt.Sprint(cfg.ProbeMemoryMB)),
+		// The spill of its span claim and invocation record when the
+		// database refuses them; the drain replays them.
+		"WATCHER_RECORD_QUEUE_URL": h.Queue.QueueUrl(),
+		// Its Invoke calls pass the NAT gateway when there is one
+		// (probes in other regions), else a VPC endpoint. Your own VPC
+		// is taken to reach AWS through a NAT gateway.
+		"WATCHER_VPC": jsii.String(fmt.Sprint(cfg.NATGateways > 0 || h.ext != nil)),
+	})
 	h.Fanout = newFunction(stack, "Fanout", cfg, fnSpec{
 		Asset: "fanout", Name: cfg.fanoutName(), MemoryMB: cfg.FanoutMemoryMB, Timeout: fanoutTimeout,
-		Env: dbEnv(migrations.RoleFanout, map[string]*string{
-			"WATCHER_PROBES":           stack.ToJsonString(probes, nil),
-			"WATCHER_SPAN_OFFSET":      jsii.String(cfg.SpanOffset.D().String()),
-			"WATCHER_MAX_DELAY":        jsii.String(cfg.MaxDelay.D().String()),
-			"WATCHER_SHARD_MAX_CHECKS": jsii.String(fmt.Sprint(cfg.ShardMaxChecks)),
-			"WATCHER_PROBE_MEMORY_MB":  jsii.String(fmt.Sprint(cfg.ProbeMemoryMB)),
-			// The spill of its span claim and invocation record when the
-			// database refuses them; the drain replays them.
-			"WATCHER_RECORD_QUEUE_URL": h.Queue.QueueUrl(),
-			// Its Invoke calls pass the NAT gateway when there is one
-			// (probes in other regions), else a VPC endpoint. Your own VPC
-			// is taken to reach AWS through a NAT gateway.
-			"WATCHER_VPC": jsii.String(fmt.Sprint(cfg.NATGateways > 0 || h.ext != nil)),
-		}),
+		Env: dbEnv(migrations.RoleFanout, fanoutEnv),
 		Vpc: h.Vpc, Subnets: functions, SecurityGroups: []awsec2.ISecurityGroup{fanoutSG}, Layers: layers,
 		// Spans whose events arrive too late are recorded as missed by the
 		// fanout itself, so Lambda should deliver rather than drop them.
@@ -207,6 +224,7 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	})
 	grantDB(h.Fanout, migrations.RoleFanout)
 	grantSendRecords(h.Fanout.Role, h.Queue.QueueArn())
+	h.grantAlerts(cfg, fanoutSG)
 	h.Fanout.Role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("lambda:InvokeFunction"),
 		Resources: &probeArns,
@@ -231,6 +249,9 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	migrateLayers := layers
 	for k, v := range cfg.Retention.env() {
 		migrateEnv[k] = jsii.String(v)
+	}
+	if cfg.StatusPage.Enabled {
+		maps.Copy(migrateEnv, h.statusPage(cfg))
 	}
 	if h.ext != nil {
 		roleSecrets := map[string]*string{}
@@ -262,6 +283,9 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 		}
 	} else {
 		h.DB.Secret().GrantRead(h.Migrate.Role, nil)
+	}
+	if h.StatusBucket != nil {
+		h.grantStatusPage(cfg)
 	}
 
 	// Your own VPC gets no endpoints from the stack: it reaches AWS its way.
@@ -568,10 +592,13 @@ func (h *homeStack) queues(cfg *Config) {
 //     in CloudShell, read the owner's secret.
 //   - SQS (interface): the fanout spills its span claim and invocation
 //     record to the record queue when the database refuses them.
+//   - SNS (interface, with an alert topic only): the fanout publishes
+//     alert notifications.
 //   - S3 (gateway, free): the migrate function, a custom resource, answers
-//     CloudFormation by a PUT to a presigned URL in CloudFormation's bucket;
-//     the operator's CloudShell, which has no upload in a VPC, fetches the
-//     watcher binary from a bucket of the account.
+//     CloudFormation by a PUT to a presigned URL in CloudFormation's bucket,
+//     and writes the status page; the operator's CloudShell, which has no
+//     upload in a VPC, fetches the watcher binary from a bucket of the
+//     account.
 //
 // The drain needs nothing: the Lambda service polls the queue for it. The
 // interface endpoints sit in cfg.EndpointZones zones; a function in the
@@ -616,6 +643,14 @@ func (h *homeStack) endpoints(cfg *Config, probeArns []*string, fanoutSG, migrat
 		[]awsec2.ISecurityGroup{fanoutSG}, &awsiam.PolicyStatementProps{
 			Actions: jsii.Strings("sqs:SendMessage"), Resources: &[]*string{h.Queue.QueueArn()},
 		})
+	if h.AlertTopic != nil {
+		// The fanout publishes alert notifications. (A webhook needs a NAT
+		// gateway, and so no endpoints: Config.validateAlerts.)
+		iface("SnsEndpoint", "Watcher SNS endpoint: from the fanout, publishing alerts", awsec2.InterfaceVpcEndpointAwsService_SNS(),
+			[]awsec2.ISecurityGroup{fanoutSG}, &awsiam.PolicyStatementProps{
+				Actions: jsii.Strings("sns:Publish"), Resources: &[]*string{h.AlertTopic.TopicArn()},
+			})
+	}
 	s3 := awsec2.NewGatewayVpcEndpoint(stack, jsii.String("S3Endpoint"), &awsec2.GatewayVpcEndpointProps{
 		Vpc: h.Vpc, Service: awsec2.GatewayVpcEndpointAwsService_S3(), Subnets: &[]*awsec2.SubnetSelection{functionsSubnets()},
 	})
@@ -638,6 +673,16 @@ func (h *homeStack) endpoints(cfg *Config, probeArns []*string, fanoutSG, migrat
 			"aws:ResourceAccount":  stack.Account(),
 		}},
 	}))
+	if h.StatusBucket != nil {
+		// The migrate function writes the status page and prunes its SVGs
+		// (its role narrows this to the page's files).
+		s3.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions:    jsii.Strings("s3:PutObject", "s3:DeleteObject"),
+			Resources:  jsii.Strings(*h.StatusBucket.BucketArn() + "/" + cfg.StatusPage.keyPrefix() + "*"),
+			Conditions: sameAccount,
+		}))
+	}
 	h.Endpoints = append(h.Endpoints, s3)
 	h.endpointDeps = append(h.endpointDeps, s3)
 }

@@ -66,6 +66,9 @@ func newApp(t *testing.T, ctx map[string]any) (awscdk.App, *fleet) {
 type template struct {
 	region    string
 	Resources map[string]resource `json:"Resources"`
+	Outputs   map[string]struct {
+		Value any `json:"Value"`
+	} `json:"Outputs"`
 }
 
 type resource struct {
@@ -255,7 +258,7 @@ func TestExampleFleet(t *testing.T) {
 			{"watcher-home", "AWS::Lambda::Function", 4},
 			{"watcher-home", "AWS::RDS::DBInstance", 1},
 			{"watcher-home", "AWS::RDS::DBProxy", 1},
-			{"watcher-home", "AWS::SecretsManager::Secret", 1},
+			{"watcher-home", "AWS::SecretsManager::Secret", 2},
 			{"watcher-home", "AWS::Scheduler::Schedule", 2},
 			{"watcher-home", "AWS::SQS::Queue", 2},
 			{"watcher-home", "AWS::Lambda::EventSourceMapping", 1},
@@ -266,10 +269,19 @@ func TestExampleFleet(t *testing.T) {
 			{"watcher-home", "AWS::EC2::SecurityGroup", 6}, // fanout, drain, migrate, operator, database, proxy
 			{"watcher-home", "AWS::EC2::FlowLog", 1},
 			{"watcher-home", "AWS::Logs::LogGroup", 5}, // four functions and the flow log
-			{"watcher-home", "AWS::SNS::Topic", 1},
-			{"watcher-home", "AWS::SNS::Subscription", 1},
+			{"watcher-home", "AWS::SNS::Topic", 2},
+			{"watcher-home", "AWS::SNS::Subscription", 2},
 			{"watcher-home", "AWS::CloudWatch::Alarm", 17},   // errors and throttles of 4 functions, 2 async drops, unwritten, missed spans, 2 records lost, dead letters, backlog, proxy pinning
 			{"watcher-home", "AWS::Lambda::LayerVersion", 1}, // the RDS CA bundle, for the migrate function
+
+			// Alerts: a topic (beside the alarms') with a mail subscription, the webhook's secret.
+			// The status page: its bucket, the log bucket, the distribution.
+			{"watcher-home", "AWS::S3::Bucket", 2},
+			{"watcher-home", "AWS::CloudFront::Distribution", 1},
+			{"watcher-home", "AWS::CloudFront::OriginAccessControl", 1},
+			{"watcher-probe-us-east-1", "AWS::S3::Bucket", 0},
+			{"watcher-probe-us-east-1", "AWS::SNS::Topic", 1},
+
 			{"watcher-probe-us-east-1", "AWS::Lambda::Function", 1},
 			{"watcher-probe-us-east-1", "AWS::Logs::LogGroup", 1},
 			{"watcher-probe-us-east-1", "AWS::CloudWatch::Alarm", 5},
@@ -547,6 +559,9 @@ func TestExampleFleet(t *testing.T) {
 				t.Errorf("%s: no RecordsLost alarm", name)
 			}
 			for id, sub := range tp.ofType("AWS::SNS::Subscription") {
+				if !strings.HasPrefix(refOf(sub.Properties["TopicArn"]), "Alarms") {
+					continue // the alert topic's, below
+				}
 				if sub.Properties["Endpoint"] != "ops@example.com" || sub.Properties["Protocol"] != "email" {
 					t.Errorf("%s/%s: %v", name, id, sub.Properties)
 				}
@@ -1047,5 +1062,452 @@ func assertNoNAT(t *testing.T, home *template, zones int) {
 	}
 	if len(seen) != len(want) {
 		t.Errorf("endpoints %v, want %v", keys(seen), keys(want))
+	}
+}
+
+// grantsOf maps each action the role with logical id roleID is allowed to
+// the resources it is allowed on, resolved.
+func (tp *template) grantsOf(roleID string) map[string][]string {
+	out := map[string][]string{}
+	for _, st := range tp.policyOf(roleID) {
+		for _, a := range tp.resolveAll(st["Action"]) {
+			out[a] = append(out[a], tp.resolveAll(st["Resource"])...)
+		}
+	}
+	return out
+}
+
+// oneOf returns the logical id and resource of the only resource of typ.
+func (tp *template) oneOf(t *testing.T, typ string) (string, resource) {
+	t.Helper()
+	all := tp.ofType(typ)
+	if len(all) != 1 {
+		t.Fatalf("%d %s, want 1", len(all), typ)
+	}
+	for id, r := range all {
+		return id, r
+	}
+	return "", resource{}
+}
+
+// TestExampleAlertsAndStatusPage: the example configures a webhook (with a
+// generated secret), an alert topic with a mail subscription, and a status
+// page under a prefix behind CloudFront. Each function gets the variables
+// and grants of its part, on exactly those resources.
+func TestExampleAlertsAndStatusPage(t *testing.T) {
+	_, f := newApp(t, exampleContext(t))
+	home := templateOf(t, f.Home.Stack)
+	_, fanout := home.function(t, "watcher-fanout")
+	_, migrate := home.function(t, "watcher-migrate")
+	var topicID string
+	var topic resource
+	for id, tp := range home.ofType("AWS::SNS::Topic") {
+		if strings.HasPrefix(id, "AlertTopic") {
+			topicID, topic = id, tp
+		}
+	}
+	var secretID string
+	for id := range home.ofType("AWS::SecretsManager::Secret") {
+		if strings.HasPrefix(id, "AlertWebhookSecret") {
+			secretID = id
+		}
+	}
+	bucketID, bucket := "", resource{}
+	for id, b := range home.ofType("AWS::S3::Bucket") {
+		if strings.HasPrefix(id, "StatusBucket") {
+			bucketID, bucket = id, b
+		}
+	}
+	distID, dist := home.oneOf(t, "AWS::CloudFront::Distribution")
+	oacID, _ := home.oneOf(t, "AWS::CloudFront::OriginAccessControl")
+	if !strings.HasPrefix(topicID, "AlertTopic") || secretID == "" || bucketID == "" {
+		t.Fatalf("alert topic %q, webhook secret %q, status bucket %q", topicID, secretID, bucketID)
+	}
+
+	t.Run("the fanout sends alerts: the webhook with its secret's ARN, the topic", func(t *testing.T) {
+		want := map[string]string{
+			"WATCHER_ALERT_WEBHOOK_URL":        "https://hooks.example.com/watcher",
+			"WATCHER_ALERT_WEBHOOK_SECRET_ARN": "{Ref:" + secretID + "}",
+			"WATCHER_ALERT_SNS_TOPIC_ARN":      "{Ref:" + topicID + "}",
+		}
+		got := map[string]string{}
+		for k, v := range env(fanout) {
+			if strings.HasPrefix(k, "WATCHER_ALERT_") {
+				got[k] = home.resolve(v)
+			}
+		}
+		if !mapsEqual(got, want) {
+			t.Errorf("fanout alert variables %v, want %v (never the secret's value)", got, want)
+		}
+		grants := home.grantsOf(refOf(fanout.Properties["Role"]))
+		if got := grants["sns:Publish"]; !slices.Equal(got, []string{"{Ref:" + topicID + "}"}) {
+			t.Errorf("fanout sns:Publish on %v, want the alert topic", got)
+		}
+		if got := grants["secretsmanager:GetSecretValue"]; !slices.Equal(got, []string{"{Ref:" + secretID + "}"}) {
+			t.Errorf("fanout secretsmanager:GetSecretValue on %v, want the webhook secret", got)
+		}
+		for _, name := range []string{"watcher-migrate", "watcher-drain", "watcher-probe-home"} {
+			_, r := home.function(t, name)
+			for k := range env(r) {
+				if strings.HasPrefix(k, "WATCHER_ALERT_") {
+					t.Errorf("%s has %s", name, k)
+				}
+			}
+			g := home.grantsOf(refOf(r.Properties["Role"]))
+			if g["sns:Publish"] != nil || slices.ContainsFunc(g["secretsmanager:GetSecretValue"], func(s string) bool { return strings.Contains(s, secretID) }) {
+				t.Errorf("%s may publish alerts or read the webhook secret: %v", name, g)
+			}
+		}
+		// The generated secret is a plain string, the key itself.
+		gen := home.Resources[secretID].Properties["GenerateSecretString"].(map[string]any)
+		if gen["SecretStringTemplate"] != nil || gen["PasswordLength"].(float64) < 32 {
+			t.Errorf("webhook secret generated as %v, want a plain string of at least 32 characters", gen)
+		}
+		if got := home.Resources[secretID].Properties["Name"]; got != "watcher/alerts/webhook" {
+			t.Errorf("webhook secret name %v", got)
+		}
+	})
+
+	t.Run("the alert topic is encrypted, mails its subscribers and refuses plain HTTP", func(t *testing.T) {
+		if got := home.resolve(topic.Properties["KmsMasterKeyId"]); got != "arn:aws:kms:eu-west-1:"+testAccount+":alias/aws/sns" {
+			t.Errorf("KmsMasterKeyId = %s, want the AWS managed SNS key", got)
+		}
+		if topic.Properties["TopicName"] != "watcher-alerts" {
+			t.Errorf("TopicName = %v", topic.Properties["TopicName"])
+		}
+		var mails []string
+		for _, sub := range home.ofType("AWS::SNS::Subscription") {
+			if refOf(sub.Properties["TopicArn"]) == topicID {
+				mails = append(mails, fmt.Sprint(sub.Properties["Protocol"], ":", sub.Properties["Endpoint"]))
+			}
+		}
+		if !slices.Equal(mails, []string{"email:oncall@example.com"}) {
+			t.Errorf("alert topic subscriptions %v, want oncall@example.com by mail", mails)
+		}
+		var ssl bool
+		for _, tp := range home.ofType("AWS::SNS::TopicPolicy") {
+			b, _ := json.Marshal(tp.Properties)
+			if strings.Contains(string(b), topicID) && strings.Contains(string(b), `"aws:SecureTransport":"false"`) {
+				ssl = true
+			}
+		}
+		if !ssl {
+			t.Error("no topic policy of the alert topic denies insecure transport")
+		}
+	})
+
+	t.Run("the migrate function writes the page's files and nothing else", func(t *testing.T) {
+		want := map[string]string{
+			"WATCHER_STATUS_BUCKET": "{Ref:" + bucketID + "}",
+			"WATCHER_STATUS_PREFIX": "status",
+			"WATCHER_STATUS_TITLE":  "Example status",
+		}
+		got := map[string]string{}
+		for k, v := range env(migrate) {
+			if strings.HasPrefix(k, "WATCHER_STATUS_") {
+				got[k] = home.resolve(v)
+			}
+		}
+		if !mapsEqual(got, want) {
+			t.Errorf("migrate status variables %v, want %v", got, want)
+		}
+		arn := "{" + bucketID + ".Arn}"
+		grants := map[string][]string{}
+		var listCondition string
+		for _, st := range home.policyOf(refOf(migrate.Properties["Role"])) {
+			for _, a := range home.resolveAll(st["Action"]) {
+				if strings.HasPrefix(a, "s3:") {
+					grants[a] = append(grants[a], home.resolveAll(st["Resource"])...)
+					if a == "s3:ListBucket" {
+						b, _ := json.Marshal(st["Condition"])
+						listCondition = string(b)
+					}
+				}
+			}
+		}
+		wantGrants := map[string][]string{
+			"s3:PutObject":    {arn + "/status/index.html", arn + "/status/endpoint-*.svg"},
+			"s3:DeleteObject": {arn + "/status/endpoint-*.svg"},
+			"s3:ListBucket":   {arn},
+		}
+		if len(grants) != len(wantGrants) {
+			t.Errorf("migrate S3 grants %v, want %v", grants, wantGrants)
+		}
+		for a, w := range wantGrants {
+			if !slices.Equal(grants[a], w) {
+				t.Errorf("migrate %s on %v, want %v", a, grants[a], w)
+			}
+		}
+		if listCondition != `{"StringEquals":{"s3:prefix":"status/endpoint-"}}` {
+			t.Errorf("migrate s3:ListBucket condition %s, want the SVGs' prefix only", listCondition)
+		}
+		for _, name := range []string{"watcher-fanout", "watcher-drain", "watcher-probe-home"} {
+			_, fn := home.function(t, name)
+			for k := range env(fn) {
+				if strings.HasPrefix(k, "WATCHER_STATUS_") {
+					t.Errorf("%s has %s", name, k)
+				}
+			}
+			for a, r := range home.grantsOf(refOf(fn.Properties["Role"])) {
+				if strings.HasPrefix(a, "s3:") {
+					t.Errorf("%s may %s on %v: only the migrate function writes the page", name, a, r)
+				}
+			}
+		}
+	})
+
+	t.Run("the bucket is private, encrypted, logged, and read by the distribution only", func(t *testing.T) {
+		p := bucket.Properties
+		pab, _ := p["PublicAccessBlockConfiguration"].(map[string]any)
+		for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+			if pab[k] != true {
+				t.Errorf("status bucket %s = %v", k, pab[k])
+			}
+		}
+		enc, _ := json.Marshal(p["BucketEncryption"])
+		if !strings.Contains(string(enc), `"SSEAlgorithm":"AES256"`) {
+			t.Errorf("status bucket encryption %s", enc)
+		}
+		logging, _ := p["LoggingConfiguration"].(map[string]any)
+		if !strings.HasPrefix(refOf(logging["DestinationBucketName"]), "StatusLogs") {
+			t.Errorf("status bucket logs to %v", logging)
+		}
+		var policy map[string]any
+		for _, bp := range home.ofType("AWS::S3::BucketPolicy") {
+			if refOf(bp.Properties["Bucket"]) == bucketID {
+				policy = bp.Properties["PolicyDocument"].(map[string]any)
+			}
+		}
+		var denySSL, oacRead int
+		for _, s := range policy["Statement"].([]any) {
+			st := s.(map[string]any)
+			b, _ := json.Marshal(st)
+			switch {
+			case st["Effect"] == "Deny" && strings.Contains(string(b), `"aws:SecureTransport":"false"`):
+				denySSL++
+			case st["Effect"] == "Allow":
+				principal, _ := json.Marshal(st["Principal"])
+				if string(principal) != `{"Service":"cloudfront.amazonaws.com"}` || home.resolve(st["Action"]) != "s3:GetObject" ||
+					!strings.Contains(home.resolve(st["Condition"].(map[string]any)["StringEquals"].(map[string]any)["AWS:SourceArn"]), "{Ref:"+distID+"}") {
+					t.Errorf("status bucket policy allows %s", b)
+				}
+				oacRead++
+			}
+		}
+		if denySSL != 1 || oacRead != 1 {
+			t.Errorf("status bucket policy: %d SSL denials, %d reads by the distribution; want 1 each", denySSL, oacRead)
+		}
+	})
+
+	t.Run("the distribution serves index.html over HTTPS through OAC", func(t *testing.T) {
+		dc := dist.Properties["DistributionConfig"].(map[string]any)
+		if dc["DefaultRootObject"] != "index.html" {
+			t.Errorf("DefaultRootObject = %v", dc["DefaultRootObject"])
+		}
+		beh := dc["DefaultCacheBehavior"].(map[string]any)
+		if beh["ViewerProtocolPolicy"] != "https-only" {
+			t.Errorf("ViewerProtocolPolicy = %v", beh["ViewerProtocolPolicy"])
+		}
+		origins := dc["Origins"].([]any)
+		o := origins[0].(map[string]any)
+		if len(origins) != 1 || refOf(o["OriginAccessControlId"]) != oacID || o["OriginPath"] != "/status" ||
+			home.resolve(o["DomainName"]) != "{"+bucketID+".RegionalDomainName}" {
+			t.Errorf("origins %v, want the status bucket at /status through %s", origins, oacID)
+		}
+		if logging, _ := dc["Logging"].(map[string]any); logging == nil || !strings.HasPrefix(refOf(logging["Bucket"]), "StatusLogs") {
+			t.Errorf("distribution logging %v", dc["Logging"])
+		}
+		for _, out := range []string{"StatusPageDomainName", "StatusBucketName", "AlertTopicArn", "AlertWebhookSecretArn"} {
+			if _, ok := home.Outputs[out]; !ok {
+				t.Errorf("no output %s", out)
+			}
+		}
+		if got := home.resolve(home.Outputs["StatusPageDomainName"].Value); got != "{"+distID+".DomainName}" {
+			t.Errorf("StatusPageDomainName = %s", got)
+		}
+	})
+}
+
+// TestAlertsAndStatusPageAbsent: without the keys, nothing of either.
+func TestAlertsAndStatusPageAbsent(t *testing.T) {
+	home, _, _ := homeOnly(t, map[string]any{})
+	for typ, want := range map[string]int{"AWS::SNS::Topic": 1, "AWS::SecretsManager::Secret": 1, "AWS::S3::Bucket": 0,
+		"AWS::CloudFront::Distribution": 0, "AWS::CloudFront::OriginAccessControl": 0} {
+		if got := len(home.ofType(typ)); got != want {
+			t.Errorf("%d %s, want %d", got, typ, want)
+		}
+	}
+	for id, ep := range home.ofType("AWS::EC2::VPCEndpoint") {
+		if strings.HasSuffix(home.resolve(ep.Properties["ServiceName"]), ".sns") {
+			t.Errorf("%s: an SNS endpoint without an alert topic", id)
+		}
+	}
+	for id, fn := range home.ofType("AWS::Lambda::Function") {
+		for k := range env(fn) {
+			if strings.HasPrefix(k, "WATCHER_ALERT_") || strings.HasPrefix(k, "WATCHER_STATUS_") {
+				t.Errorf("%s has %s", id, k)
+			}
+		}
+		for a := range home.grantsOf(refOf(fn.Properties["Role"])) {
+			if strings.HasPrefix(a, "s3:") || a == "sns:Publish" {
+				t.Errorf("%s may %s", id, a)
+			}
+		}
+	}
+	for _, out := range []string{"StatusPageDomainName", "StatusBucketName", "AlertTopicArn", "AlertWebhookSecretArn"} {
+		if _, ok := home.Outputs[out]; ok {
+			t.Errorf("output %s without its key", out)
+		}
+	}
+}
+
+// TestAlertTopicWithoutNAT: with natGateways=0 the fanout publishes through
+// an SNS interface endpoint open to it alone, and the migrate function
+// writes the page through the S3 gateway endpoint; a bucket without
+// CloudFront is just the bucket. cdk-nag stays clean.
+func TestAlertTopicWithoutNAT(t *testing.T) {
+	out := t.TempDir()
+	ctx := map[string]any{"assetDir": fakeAssets(t), "alerts": `{"snsTopic":true}`, "statusPage": map[string]any{"enabled": true}}
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(out)})
+	if _, err := synthesize(app); err != nil {
+		t.Fatal(err)
+	}
+	assertOnlyInfo(t, out)
+	home := readTemplate(t, out, "watcher-home", "eu-west-1")
+	var topicID, bucketID string
+	for id := range home.ofType("AWS::SNS::Topic") {
+		if strings.HasPrefix(id, "AlertTopic") {
+			topicID = id
+		}
+	}
+	for id := range home.ofType("AWS::S3::Bucket") {
+		if strings.HasPrefix(id, "StatusBucket") {
+			bucketID = id
+		}
+	}
+	var crID string
+	for id := range home.ofType("Custom::WatcherMigrations") {
+		crID = id
+	}
+	deps := home.resolveAll(home.Resources[crID].DependsOn)
+	var sns, s3 int
+	for id, ep := range home.ofType("AWS::EC2::VPCEndpoint") {
+		p := ep.Properties
+		doc, _ := json.Marshal(p["PolicyDocument"])
+		switch home.resolve(p["ServiceName"]) {
+		case "com.amazonaws.eu-west-1.sns":
+			sns++
+			st := p["PolicyDocument"].(map[string]any)["Statement"].([]any)
+			s := st[0].(map[string]any)
+			if len(st) != 1 || home.resolve(s["Action"]) != "sns:Publish" || home.resolve(s["Resource"]) != "{Ref:"+topicID+"}" {
+				t.Errorf("%s: policy %s, want sns:Publish on the alert topic", id, doc)
+			}
+			sg := refOf(p["SecurityGroupIds"].([]any)[0])
+			var from []string
+			for _, in := range home.ofType("AWS::EC2::SecurityGroupIngress") {
+				if refOf(in.Properties["GroupId"]) == sg {
+					from = append(from, refOf(in.Properties["SourceSecurityGroupId"]))
+				}
+			}
+			if len(from) != 1 || !strings.HasPrefix(from[0], "FanoutSG") {
+				t.Errorf("%s: open to %v, want the fanout only", id, from)
+			}
+			if !slices.Contains(deps, id) {
+				t.Errorf("the migrations (and so the fanout's schedule) do not wait for %s", id)
+			}
+		default:
+			if p["VpcEndpointType"] != "Gateway" {
+				continue
+			}
+			s3++
+			if !strings.Contains(string(doc), `"Action":["s3:PutObject","s3:DeleteObject"]`) || !strings.Contains(string(doc), `"Fn::GetAtt":["`+bucketID+`","Arn"]},"/*"`) {
+				t.Errorf("%s: policy %s lets no one write the status page", id, doc)
+			}
+		}
+	}
+	if sns != 1 || s3 != 1 {
+		t.Errorf("%d SNS and %d S3 endpoints, want 1 each", sns, s3)
+	}
+	if n := len(home.ofType("AWS::CloudFront::Distribution")); n != 0 {
+		t.Errorf("%d distributions without cloudFront", n)
+	}
+	if _, ok := home.Outputs["StatusBucketName"]; !ok {
+		t.Error("no output StatusBucketName")
+	}
+	if _, ok := home.Outputs["StatusPageDomainName"]; ok {
+		t.Error("output StatusPageDomainName without a distribution")
+	}
+	_, migrate := home.function(t, "watcher-migrate")
+	if got := env(migrate); got["WATCHER_STATUS_PREFIX"] != nil || got["WATCHER_STATUS_TITLE"] != nil {
+		t.Errorf("migrate has WATCHER_STATUS_PREFIX %v, WATCHER_STATUS_TITLE %v; want neither when not configured",
+			got["WATCHER_STATUS_PREFIX"], got["WATCHER_STATUS_TITLE"])
+	}
+	_, fanout := home.function(t, "watcher-fanout")
+	for _, k := range []string{"WATCHER_ALERT_WEBHOOK_URL", "WATCHER_ALERT_WEBHOOK_SECRET_ARN"} {
+		if v, ok := env(fanout)[k]; ok {
+			t.Errorf("fanout %s = %v without a webhook", k, v)
+		}
+	}
+}
+
+// TestWebhookOwnSecretAndPort: a secret of one's own is granted, not
+// generated, and a webhook on another port than 443 gets its egress rule.
+func TestWebhookOwnSecretAndPort(t *testing.T) {
+	const secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ops/watcher-hook-AbC123"
+	home, _, _ := homeOnly(t, map[string]any{"natGateways": 1.0,
+		"alerts": map[string]any{"webhookUrl": "http://alerts.example.net:8080/in", "webhookSecretArn": secret}})
+	if n := len(home.ofType("AWS::SecretsManager::Secret")); n != 1 {
+		t.Errorf("%d secrets, want the database's only", n)
+	}
+	_, fanout := home.function(t, "watcher-fanout")
+	if got := env(fanout)["WATCHER_ALERT_WEBHOOK_SECRET_ARN"]; got != secret {
+		t.Errorf("WATCHER_ALERT_WEBHOOK_SECRET_ARN = %v", got)
+	}
+	if got := home.grantsOf(refOf(fanout.Properties["Role"]))["secretsmanager:GetSecretValue"]; !slices.Equal(got, []string{secret}) {
+		t.Errorf("fanout reads %v, want %s", got, secret)
+	}
+	sg := refOf(fanout.Properties["VpcConfig"].(map[string]any)["SecurityGroupIds"].([]any)[0])
+	var ports []float64
+	for _, e := range home.Resources[sg].Properties["SecurityGroupEgress"].([]any) {
+		ports = append(ports, e.(map[string]any)["FromPort"].(float64))
+	}
+	slices.Sort(ports)
+	if !slices.Equal(ports, []float64{443, 8080}) {
+		t.Errorf("fanout egress ports %v, want 443 (AWS APIs) and 8080 (the webhook)", ports)
+	}
+	if got := home.resolve(home.Outputs["AlertWebhookSecretArn"].Value); got != secret {
+		t.Errorf("AlertWebhookSecretArn = %s", got)
+	}
+}
+
+// TestAlertsAndStatusPageInYourVPC: with a database of one's own the
+// functions run in your subnets, which reach SNS, S3 and the webhook your
+// way: no endpoints are added, and cdk-nag stays clean.
+func TestAlertsAndStatusPageInYourVPC(t *testing.T) {
+	ctx := externalContext(t)
+	ctx["assetDir"] = fakeAssets(t)
+	ctx["alerts"] = map[string]any{"webhookUrl": "https://hooks.example.com/w", "snsTopic": true}
+	ctx["statusPage"] = map[string]any{"enabled": true, "cloudFront": true}
+	out := t.TempDir()
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(out)})
+	if _, err := synthesize(app); err != nil {
+		t.Fatal(err)
+	}
+	assertOnlyInfo(t, out)
+	home := readTemplate(t, out, "watcher-home", "eu-west-1")
+	for typ, want := range map[string]int{"AWS::EC2::VPCEndpoint": 0, "AWS::CloudFront::Distribution": 1, "AWS::SecretsManager::Secret": 3} {
+		if got := len(home.ofType(typ)); got != want {
+			t.Errorf("%d %s, want %d", got, typ, want)
+		}
+	}
+	_, fanout := home.function(t, "watcher-fanout")
+	for _, k := range []string{"WATCHER_ALERT_WEBHOOK_URL", "WATCHER_ALERT_WEBHOOK_SECRET_ARN", "WATCHER_ALERT_SNS_TOPIC_ARN"} {
+		if env(fanout)[k] == nil {
+			t.Errorf("fanout lacks %s", k)
+		}
+	}
+	_, migrate := home.function(t, "watcher-migrate")
+	if env(migrate)["WATCHER_STATUS_BUCKET"] == nil {
+		t.Error("migrate lacks WATCHER_STATUS_BUCKET")
 	}
 }
