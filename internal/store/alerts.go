@@ -63,7 +63,7 @@ type alertState struct {
 // states, the alerts opened and resolved (with the checks that caused
 // them), and per transition one outbox notification per channel in
 // channels, whose body is the alert.Event. Concurrent and repeated calls
-// are serialised by a transaction-scoped advisory lock (which works
+// are serialised by a lock on alert_state held to the commit (which works
 // through a transaction-pooling proxy) and each transition is recorded
 // exactly once: a state's watermark (the planned instant of the last check
 // it consumed) moves only with what it caused.
@@ -83,7 +83,10 @@ func (s *Store) EvaluateAlerts(ctx context.Context, now time.Time, channels []st
 	var sum AlertSummary
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		sum = AlertSummary{}
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('watcher_alerts'))`); err != nil {
+		// A table lock in a self-conflicting mode: held to the commit, and
+		// no session state for RDS Proxy to pin a connection for (as an
+		// advisory lock could be).
+		if _, err := tx.Exec(ctx, `LOCK TABLE alert_state IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return fmt.Errorf("lock alert evaluation: %w", err)
 		}
 		targets, err := alertTargets(ctx, tx, now)

@@ -8,17 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
-
 	"github.com/watcher-dev/watcher/internal/check"
 	"github.com/watcher-dev/watcher/internal/dev/certtest"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
-	"github.com/watcher-dev/watcher/migrations"
 )
 
 // certificateRow is a row of the certificates table.
@@ -249,16 +244,7 @@ func TestCertificatesMigration(t *testing.T) {
 			t.Parallel()
 			ctx := testContext(t)
 			dbURL := pgtest.EmptyOn(t, f)
-			cfg, err := pgx.ParseConfig(dbURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db := stdlib.OpenDB(*cfg)
-			defer db.Close()
-			p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS, goose.WithDisableGlobalRegistry(true))
-			if err != nil {
-				t.Fatal(err)
-			}
+			db, p := migrationsAt(t, dbURL)
 			if _, err := p.UpTo(ctx, 13); err != nil {
 				t.Fatal(err)
 			}

@@ -80,22 +80,30 @@ func insertOnlyRole(t *testing.T, dbURL string) string {
 	return u.String()
 }
 
+// migrationsAt opens the database at dbURL and the embedded migrations over
+// it, for a test to step through them; both close with the test.
+func migrationsAt(t *testing.T, dbURL string) (*sql.DB, *goose.Provider) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { _ = db.Close() })
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, p
+}
+
 // TestInvocationKeyMigration: 00011 removes the copies stored before it
 // (the first recorded stays) and keeps distinct invocations, fanout rows
 // with NULL location, region and shard included.
 func TestInvocationKeyMigration(t *testing.T) {
 	ctx := testContext(t)
 	dbURL := pgtest.Empty(t)
-	cfg, err := pgx.ParseConfig(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, p := migrationsAt(t, dbURL)
 	if _, err := p.UpTo(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
