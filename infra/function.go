@@ -201,6 +201,13 @@ func (a *alarms) checksUnwritten(id, location string) {
 	a.embedded(id, "checks of location "+location+" could not be written or spilled", "ChecksUnwritten", "probe", location)
 }
 
+// checksNoSocket alarms on the probe metric of checks that never started
+// because the probe's descriptor budget stayed in use (recorded as
+// no_socket): its shards hold more hanging connections than it has sockets.
+func (a *alarms) checksNoSocket(id, location string) {
+	a.embedded(id, "checks of location "+location+" found no socket in time (no_socket)", "ChecksNoSocket", "probe", location)
+}
+
 // recordsLost alarms on the metric of the records a function made about
 // itself (invocation records, span claims) that could be neither recorded
 // nor spilled: the record queue or the database refused them.
@@ -212,6 +219,12 @@ func (a *alarms) recordsLost(id, function, location string) {
 // scheduled event came too late or never, so their checks did not run.
 func (a *alarms) spansMissed(id string) {
 	a.embedded(id, "spans not planned: the schedule's event came too late or never", "SpansMissed", "fanout", "all")
+}
+
+// notificationsFailed alarms on the fanout metric of alert notifications
+// that could not be sent (kept in the outbox and retried).
+func (a *alarms) notificationsFailed(id string) {
+	a.embedded(id, "alert notifications could not be sent; they are kept and retried", "NotificationsFailed", "fanout", "all")
 }
 
 // embedded alarms when a metric the functions emit as embedded metric

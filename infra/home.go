@@ -377,6 +377,8 @@ func newHomeStack(scope constructs.Construct, cfg *Config) *homeStack {
 	al.function("Drain", h.Drain, false)
 	al.function("Migrate", h.Migrate, false)
 	al.checksUnwritten("ProbeHomeChecksUnwritten", HomeLocation)
+	al.checksNoSocket("ProbeHomeChecksNoSocket", HomeLocation)
+	al.notificationsFailed("FanoutNotificationsFailed")
 	al.spansMissed("FanoutSpansMissed")
 	al.recordsLost("FanoutRecordsLost", "fanout", "all")
 	al.recordsLost("ProbeHomeRecordsLost", "probe", HomeLocation)

@@ -70,6 +70,7 @@ func newProbeStack(scope constructs.Construct, cfg *Config, loc Location) *probe
 	al := newAlarms(stack, cfg)
 	al.function("Probe", w, true)
 	al.checksUnwritten("ProbeChecksUnwritten", loc.Name)
+	al.checksNoSocket("ProbeChecksNoSocket", loc.Name)
 	al.recordsLost("ProbeRecordsLost", "probe", loc.Name)
 	awscdk.NewCfnOutput(stack, jsii.String("ProbeFunctionArn"), &awscdk.CfnOutputProps{Value: w.Fn.FunctionArn()})
 	return &probeStack{Stack: stack, Location: loc, Probe: w}

@@ -271,7 +271,7 @@ func TestExampleFleet(t *testing.T) {
 			{"watcher-home", "AWS::Logs::LogGroup", 5}, // four functions and the flow log
 			{"watcher-home", "AWS::SNS::Topic", 2},
 			{"watcher-home", "AWS::SNS::Subscription", 2},
-			{"watcher-home", "AWS::CloudWatch::Alarm", 17},   // errors and throttles of 4 functions, 2 async drops, unwritten, missed spans, 2 records lost, dead letters, backlog, proxy pinning
+			{"watcher-home", "AWS::CloudWatch::Alarm", 19},   // errors and throttles of 4 functions, 2 async drops, unwritten, no socket, missed spans, 2 records lost, notifications failed, dead letters, backlog, proxy pinning
 			{"watcher-home", "AWS::Lambda::LayerVersion", 1}, // the RDS CA bundle, for the migrate function
 
 			// Alerts: a topic (beside the alarms') with a mail subscription, the webhook's secret.
@@ -284,7 +284,7 @@ func TestExampleFleet(t *testing.T) {
 
 			{"watcher-probe-us-east-1", "AWS::Lambda::Function", 1},
 			{"watcher-probe-us-east-1", "AWS::Logs::LogGroup", 1},
-			{"watcher-probe-us-east-1", "AWS::CloudWatch::Alarm", 5},
+			{"watcher-probe-us-east-1", "AWS::CloudWatch::Alarm", 6},
 			{"watcher-probe-us-east-1", "AWS::EC2::VPC", 0},
 			{"watcher-probe-intranet-a", "AWS::Lambda::Function", 1},
 			{"watcher-probe-intranet-a", "AWS::EC2::VPC", 0}, // the existing VPC is imported
@@ -400,8 +400,8 @@ func TestExampleFleet(t *testing.T) {
 			t.Errorf("%s may invoke %v, want exactly %v", id, invoke, want)
 		}
 		want2 := map[string]string{
-			"DATABASE_IAM_AUTH": "true", "WATCHER_SPAN_OFFSET": "10s", "WATCHER_MAX_DELAY": "2m0s", "WATCHER_SHARD_MAX_CHECKS": "5000",
-			"WATCHER_PROBE_MEMORY_MB": "512", "WATCHER_VPC": "true", // the example fleet has probes in another region: a NAT gateway
+			"DATABASE_IAM_AUTH": "true", "WATCHER_SPAN_OFFSET": "10s", "WATCHER_MAX_DELAY": "2m0s", "WATCHER_SHARD_MAX_CHECKS": "10000",
+			"WATCHER_PROBE_MEMORY_MB": "256", "WATCHER_VPC": "true", // the example fleet has probes in another region: a NAT gateway
 			"DATABASE_URL": "postgres://watcher_fanout@{ProxyCB0DFB71.Endpoint}:5432/watcher?sslmode=verify-full",
 		}
 		for k, v := range want2 {

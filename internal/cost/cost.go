@@ -37,7 +37,7 @@ func ValidArch(arch string) bool { return arch == ARM64 || arch == X86 }
 // Nominal memory sizes price local runs, which have no configured memory, as
 // AWS would bill them: the defaults of infra/cdk.json.
 const (
-	NominalProbeMemoryMB  = 512
+	NominalProbeMemoryMB  = 256
 	NominalFanoutMemoryMB = 256
 )
 
@@ -199,7 +199,7 @@ type Fixed map[string]float64
 // endpoints in one zone (no NAT gateway), and the secret and alarms. Logs
 // and the fanout are recorded per invocation (the logs and Lambda lines).
 func DefaultFixed() Fixed {
-	return Fixed{"database": 13.98, "proxy": 21.90, "endpoints": 21.90, "other": 2.10}
+	return Fixed{"database": 13.98, "proxy": 21.90, "endpoints": 21.90, "other": 2.30}
 }
 
 // Total is the monthly sum of every item.

@@ -89,7 +89,7 @@ func TestParseFixed(t *testing.T) {
 		want    float64
 		wantErr string
 	}{
-		{"default string round-trips", DefaultFixed().String(), 59.88, ""},
+		{"default string round-trips", DefaultFixed().String(), 60.08, ""},
 		{"none", "none", 0, ""},
 		{"empty", "", 0, ""},
 		{"spaces", " database = 10 , nat=2.5", 12.5, ""},

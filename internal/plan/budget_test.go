@@ -379,9 +379,9 @@ func TestEstimate(t *testing.T) {
 }
 
 func TestDefaultBudgets(t *testing.T) {
-	// 512 MB is 0.289 of a vCPU; 60 % of it for a minute is 10.4 s.
-	if got := CPUBudget(cost.NominalProbeMemoryMB, CPUShare); got < 10_410*time.Millisecond || got > 10_420*time.Millisecond {
-		t.Errorf("CPUBudget(512 MB) = %s, want 10.41 s", got)
+	// 256 MB is 0.145 of a vCPU; 60 % of it for a minute is 5.21 s.
+	if got := CPUBudget(cost.NominalProbeMemoryMB, CPUShare); got < 5_205*time.Millisecond || got > 5_215*time.Millisecond {
+		t.Errorf("CPUBudget(256 MB) = %s, want 5.21 s", got)
 	}
 	if got := CPUBudget(MBPerVCPU, 1); got != SpanLength {
 		t.Errorf("CPUBudget of a whole vCPU = %s, want the span", got)

@@ -122,10 +122,10 @@ type Options struct {
 }
 
 // DefaultOptions fit a 1 MB asynchronous Invoke payload with room to spare,
-// plan CPUShare of a 512 MB probe's vCPU, and leave the descriptors Lambda
+// plan CPUShare of a 256 MB probe's vCPU, and leave the descriptors Lambda
 // allows a probe less SocketReserve to the checks' sockets.
 var DefaultOptions = Options{
-	MaxChecks:       5000,
+	MaxChecks:       10000,
 	MaxPayloadBytes: 900 << 10,
 	CPUBudget:       DefaultCPUBudget,
 	MaxSockets:      DescriptorLimit - SocketReserve,
