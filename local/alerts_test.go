@@ -239,6 +239,7 @@ func TestFleetAlerts(t *testing.T) {
 	// Within three checks and a minute of the first failure: the database's
 	// clock says when the alert was recorded.
 	created := queryTime(t, u, `SELECT created_at FROM alerts`)
+	t.Logf("first failure planned at %s; alert recorded %s after it", first.Format(time.TimeOnly), created.Sub(first).Round(time.Millisecond))
 	if limit := first.Add(3*ep.Interval + time.Minute); created.After(limit) {
 		t.Errorf("alert recorded at %s, after %s (three checks and a minute from the first failure at %s)",
 			created.Format(time.TimeOnly), limit.Format(time.TimeOnly), first.Format(time.TimeOnly))

@@ -14,11 +14,11 @@ import (
 	"github.com/watcher-dev/watcher/internal/record"
 )
 
-// metricsColumns is the column list both writers fill.
-const metricsColumns = "endpoint_id, location, planned_at, started_at, lateness_ms, response_time_ms, status_code, " +
+// checksColumns is the column list both writers fill.
+const checksColumns = "endpoint_id, location, planned_at, started_at, lateness_ms, response_time_ms, status_code, " +
 	"regex_match, error, dns_ms, connect_ms, tls_ms, ttfb_ms, body_bytes"
 
-// BenchmarkWriterVsCopy loads the same rows into metrics through pgbouncer
+// BenchmarkWriterVsCopy loads the same rows into checks through pgbouncer
 // in transaction mode twice per iteration, each time into an emptied table:
 // with the probe's batch writer (WriteChecks, batches of 500 written one
 // after another, as a probe writes) and with psql's COPY FROM STDIN, the
@@ -39,7 +39,7 @@ func BenchmarkWriterVsCopy(b *testing.B) {
 
 	var writer, copying time.Duration
 	for b.Loop() {
-		truncateMetrics(ctx, b, direct)
+		truncateChecks(ctx, b, direct)
 		start := time.Now()
 		for i := 0; i < rows; i += size {
 			if n, err := s.WriteChecks(ctx, ms[i:i+size]); err != nil || n != size {
@@ -48,9 +48,9 @@ func BenchmarkWriterVsCopy(b *testing.B) {
 		}
 		writer += time.Since(start)
 
-		truncateMetrics(ctx, b, direct)
+		truncateChecks(ctx, b, direct)
 		cmd := exec.CommandContext(ctx, psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", via,
-			"-c", "COPY metrics ("+metricsColumns+") FROM STDIN")
+			"-c", "COPY checks ("+checksColumns+") FROM STDIN")
 		cmd.Stdin = bytes.NewReader(text)
 		start = time.Now()
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -68,7 +68,7 @@ func BenchmarkWriterVsCopy(b *testing.B) {
 	b.ReportMetric(writerRate/copyRate, "writer/copy")
 }
 
-func truncateMetrics(ctx context.Context, b *testing.B, url string) {
+func truncateChecks(ctx context.Context, b *testing.B, url string) {
 	b.Helper()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
