@@ -10,9 +10,15 @@ import (
 )
 
 // The cost model: what one check is expected to cost the probe in CPU time
-// and how long it holds its socket. The constants are cautious: two to five
-// times what was measured, because a Lambda vCPU share is not a development
-// core and real targets add DNS and certificate chains that loopback skips.
+// and how long it holds its socket. The per-check constant is calibrated on
+// the probe's whole path in a Lambda-sized sandbox, with a margin; the others
+// are cautious, two to five times what was measured, because real targets
+// add certificate chains that loopback skips.
+//
+// The probe's whole path (the bootstrap under the Runtime Interface
+// Emulator, in a cgroup with a function's CPU quota, GC, the writer and the
+// runtime included; `make bench-sandbox`, 2026-11-30) spent 0.42 to 0.54 ms
+// a plain check with a 2 KB body and an RE2 regex, at 128 to 512 MB.
 //
 // Where they come from (2026-11-28, this project's 2-vCPU development VM, one
 // core, GOMAXPROCS=1, loopback, a fresh connection per check, client CPU by
@@ -28,8 +34,9 @@ import (
 //     backreference; a catastrophic pattern runs to its match timeout.
 const (
 	// CPUPerCheck is a check's fixed CPU: DNS, a fresh connection, the
-	// request, the response headers, the record and its share of the write.
-	CPUPerCheck = time.Millisecond
+	// request, the response headers, the record and its share of the
+	// write: the sandbox's 0.42-0.54 ms, with a margin.
+	CPUPerCheck = 600 * time.Microsecond
 	// CPUPerTLS is a TLS handshake with certificate verification.
 	CPUPerTLS = 2 * time.Millisecond
 	// CPUPerBodyKiB is reading one KiB of body.
@@ -54,10 +61,11 @@ const (
 	MBPerVCPU = 1769
 	// CPUShare is the part of its vCPU share a shard is planned to use: a
 	// probe short of CPU starts checks late (its response times stay
-	// true: check reads the kernel's receive stamps). In the sandbox 60 %
-	// of 128 MB's quota kept start lateness p99 at 15 ms, 92 % let it
-	// reach 47 ms (make bench-sandbox).
-	CPUShare = 0.6
+	// true: check reads the kernel's receive stamps). In the sandbox
+	// (make bench-sandbox) 256 MB kept start lateness p99 at 9 ms at 55 %
+	// of its quota, 10.6 ms at 77 % and 14.2 ms at 88 %; 128 MB at 17 ms
+	// at 78 % and 47 ms at 92 %.
+	CPUShare = 0.75
 	// DescriptorLimit is Lambda's RLIMIT_NOFILE.
 	DescriptorLimit = 1024
 	// SocketReserve is what a probe keeps of its descriptors for other than
@@ -76,7 +84,7 @@ func CPUBudget(memoryMB int, share float64) time.Duration {
 }
 
 // DefaultCPUBudget is CPUBudget for the probe's default memory (infra's
-// probeMemoryMB, which local runs are priced at) at CPUShare: 5.2 s a span
+// probeMemoryMB, which local runs are priced at) at CPUShare: 6.5 s a span
 // at 256 MB.
 var DefaultCPUBudget = CPUBudget(cost.NominalProbeMemoryMB, CPUShare)
 
