@@ -1,9 +1,11 @@
 package plan
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,7 +276,7 @@ func TestPlanGivesAnOversizedEndpointItsOwnShard(t *testing.T) {
 // expected to hold its socket for its whole timeout, so endpoints due once
 // a span are packed by the socket budget long before their count; with a
 // history of quick answers the same endpoints fill shards up to the
-// payload bound (about 4,900 of these endpoints in 900 KB), not sockets.
+// payload bound (about 5,980 of these endpoints in 900 KB), not sockets.
 func TestPlanHangingTargetsFillBySockets(t *testing.T) {
 	var eps []endpoint.Endpoint
 	for id := int64(1); id <= 10_000; id++ {
@@ -294,7 +296,7 @@ func TestPlanHangingTargetsFillBySockets(t *testing.T) {
 		// 10,000 checks a minute, 167 a second, each 10 s: 960 sockets hold
 		// under 6 s of instants, about 950 checks.
 		{"no history: whole timeouts", nil, 11},
-		{"quick history: by payload", quick, 3},
+		{"quick history: by payload", quick, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -388,5 +390,57 @@ func TestDefaultBudgets(t *testing.T) {
 	}
 	if DefaultOptions.MaxSockets != 960 || DefaultOptions.CPUBudget != DefaultCPUBudget {
 		t.Errorf("DefaultOptions = %+v", DefaultOptions)
+	}
+}
+
+// TestJSONSizeBoundsTheEncoding holds JSONSize to the encoding of random
+// endpoints, hostile strings included: never below it, and, for strings
+// that need no escaping and without basic auth (whose allowance is rough),
+// within a few bytes of it.
+func TestJSONSizeBoundsTheEncoding(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	plain := []string{"a", "Z", "0", "/", "?", "=", "-", " "}
+	alphabet := append([]string{"&", "<", ">", `"`, `\`, "\n", "\x00", "é", "\u2028", "\xff"}, plain...)
+	var chars []string
+	str := func(max int) string {
+		var b strings.Builder
+		for range r.IntN(max + 1) {
+			b.WriteString(chars[r.IntN(len(chars))])
+		}
+		return b.String()
+	}
+	for i := range 4000 {
+		hostile := i%2 == 0
+		chars = alphabet
+		if !hostile {
+			chars = plain
+		}
+		ep := endpoint.Endpoint{
+			ID: r.Int64() - r.Int64(), Name: str(20), URL: "http://example.com/" + str(40), Method: str(7),
+			Body: str(30), Regex: str(15), Location: str(10), Enabled: r.IntN(2) == 0,
+			Interval: time.Duration(5+r.IntN(296)) * time.Second,
+		}
+		ep.Timeout = time.Duration(1+r.Int64N(int64(ep.Interval/time.Millisecond))) * time.Millisecond
+		if r.IntN(2) == 0 {
+			ep.Headers = map[string]string{}
+			for range r.IntN(4) {
+				ep.Headers[str(10)] = str(20)
+			}
+		}
+		withAuth := r.IntN(4) == 0
+		if withAuth {
+			ep.BasicAuth = &endpoint.BasicAuth{Username: str(10), PasswordEnv: str(10), PasswordSecret: str(30)}
+		}
+		b, err := json.Marshal(ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := JSONSize(&ep)
+		if got < len(b) {
+			t.Fatalf("endpoint %d: JSONSize %d < %d bytes encoded: %s", i, got, len(b), b)
+		}
+		if !hostile && !withAuth && got > len(b)+16 {
+			t.Errorf("endpoint %d: JSONSize %d, %d bytes encoded: the bound is loose", i, got, len(b))
+		}
 	}
 }

@@ -6,6 +6,7 @@ package plan
 import (
 	"cmp"
 	"encoding/binary"
+	"encoding/json"
 	"hash/fnv"
 	"math"
 	"slices"
@@ -289,19 +290,44 @@ func Count(eps []endpoint.Endpoint, span Span) int {
 }
 
 // JSONSize bounds the size of the endpoint's JSON form from above without
-// encoding it: field names and numbers are covered by a fixed allowance, and
-// every string byte is counted as its escaped length.
+// encoding it: what every endpoint's form has (field names, punctuation,
+// the longest numbers; endpointJSONFixed), the names of the optional fields
+// it has, and every string byte counted as its escaped length. Tight, so that
+// the payload bound packs as many endpoints as the JSON really holds (URLs
+// checked once a span fill shards by payload); TestJSONSizeBoundsTheEncoding
+// holds it to the encoding.
 func JSONSize(ep *endpoint.Endpoint) int {
-	n := 200 + jsonLen(ep.Name) + jsonLen(ep.URL) + jsonLen(ep.Method) + jsonLen(ep.Body) +
-		jsonLen(ep.Regex) + jsonLen(ep.Location)
-	for k, v := range ep.Headers {
-		n += jsonLen(k) + jsonLen(v) + 6
+	n := endpointJSONFixed + jsonLen(ep.URL) + jsonLen(ep.Method) + jsonLen(ep.Location)
+	optional := func(key, v string) {
+		if v != "" {
+			n += len(key) + 4 + jsonLen(v) // ,"key":"v"
+		}
+	}
+	optional("name", ep.Name)
+	optional("body", ep.Body)
+	optional("regex", ep.Regex)
+	if len(ep.Headers) > 0 {
+		n += len(`,"headers":{}`)
+		for k, v := range ep.Headers {
+			n += jsonLen(k) + jsonLen(v) + 2 // "k":"v",
+		}
 	}
 	if ba := ep.BasicAuth; ba != nil {
 		n += 80 + jsonLen(ba.Username) + jsonLen(ba.PasswordEnv) + jsonLen(ba.PasswordSecret)
 	}
 	return n
 }
+
+// endpointJSONFixed is what every endpoint's JSON form has: its form with
+// the required strings empty (their quotes counted by jsonLen) and the
+// longest numbers, plus a little room.
+var endpointJSONFixed = func() int {
+	b, err := json.Marshal(endpoint.Endpoint{ID: math.MinInt64, Interval: endpoint.MaxInterval, Timeout: endpoint.MaxInterval})
+	if err != nil {
+		panic(err)
+	}
+	return len(b) - 3*len(`""`) + 8
+}()
 
 // jsonLen is the escaped length of s in encoding/json's output, at most.
 func jsonLen(s string) int {
