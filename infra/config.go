@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/watcher-dev/watcher/migrations"
 )
 
 // Config is the fleet's deployment configuration, read once from the CDK
@@ -488,8 +490,17 @@ func (c *Config) validate() []string {
 	if !slices.Contains(retentionDays, c.LogRetentionDays) {
 		bad("logRetentionDays: %d is not one CloudWatch Logs accepts (%v)", c.LogRetentionDays, retentionDays)
 	}
-	if c.AlarmEmail != "" && (!strings.Contains(c.AlarmEmail, "@") || strings.ContainsAny(c.AlarmEmail, " ,;")) {
+	if c.AlarmEmail != "" && !emailOK(c.AlarmEmail) {
 		bad("alarmEmail: %q is not one e-mail address", c.AlarmEmail)
+	}
+	if c.Database.External() {
+		// Probes read every secret under secretPrefix; a role's database
+		// password is the database's to give, not theirs to read.
+		for _, role := range []string{migrations.RoleFanout, migrations.RoleProbe} {
+			if name := c.dbRoleSecretName(role); strings.HasPrefix(name, c.SecretPrefix) {
+				bad("secretPrefix: %q covers the generated secret %s, which every probe could then read: choose another secretPrefix", c.SecretPrefix, name)
+			}
+		}
 	}
 	if !secretRe.MatchString(c.SecretPrefix) || !strings.HasSuffix(c.SecretPrefix, "/") {
 		bad("secretPrefix: %q must be a Secrets Manager name prefix ending in /", c.SecretPrefix)

@@ -180,6 +180,12 @@ func TestLoadConfig(t *testing.T) {
 		{name: "generated webhook secret readable by probes", ctx: map[string]any{"natGateways": 1.0, "secretPrefix": "watcher/",
 			"alerts": map[string]any{"webhookUrl": "https://hooks.example.com/w"}},
 			wantErr: []string{`alerts.webhookUrl: the generated webhook secret watcher/alerts/webhook would be under secretPrefix "watcher/"`}},
+		{name: "generated database role secrets readable by probes", ctx: func() map[string]any {
+			c := ext()
+			c["secretPrefix"] = "watcher/"
+			return c
+		}(), wantErr: []string{`secretPrefix: "watcher/" covers the generated secret watcher/database/watcher_fanout`,
+			`secretPrefix: "watcher/" covers the generated secret watcher/database/watcher_probe`}},
 		{name: "status page keys without enabled", ctx: map[string]any{"statusPage": map[string]any{"cloudFront": true, "title": "x"}},
 			wantErr: []string{"statusPage: cloudFront, title given without enabled true"}},
 		{name: "status page problems", ctx: map[string]any{"statusPage": map[string]any{"enabled": true, "prefix": "/status/", "title": "Shop\nstatus"}},

@@ -72,13 +72,17 @@ func (h *homeStack) importNetwork(cfg *Config) {
 
 // externalDatabase adds what a database of your own needs: the CA layer, a
 // password secret per application role, and the routes to its network.
+// dbRoleSecretName is the name of the secret the stack generates for an
+// application role's password on an external database.
+func (c *Config) dbRoleSecretName(role string) string { return c.Prefix + "/database/" + role }
+
 func (h *homeStack) externalDatabase(cfg *Config) {
 	stack, d := h.Stack, cfg.Database
 	e := &externalDB{secrets: map[string]awssecretsmanager.Secret{}, peer: awsec2.Peer_AnyIpv4()}
 	e.owner = awssecretsmanager.Secret_FromSecretCompleteArn(stack, jsii.String("OwnerSecret"), jsii.String(d.OwnerSecretArn))
 	for _, role := range []string{migrations.RoleFanout, migrations.RoleProbe} {
 		e.secrets[role] = awssecretsmanager.NewSecret(stack, jsii.String("Password-"+role), &awssecretsmanager.SecretProps{
-			SecretName:  jsii.String(cfg.Prefix + "/database/" + role),
+			SecretName:  jsii.String(cfg.dbRoleSecretName(role)),
 			Description: jsii.String("Watcher: password of the database role " + role),
 			GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
 				SecretStringTemplate: jsii.String(`{"username":"` + role + `"}`),

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"maps"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -84,9 +86,10 @@ func newFunction(scope constructs.Construct, id string, cfg *Config, s fnSpec) *
 			"Lambda's VPC network interface actions (ec2:CreateNetworkInterface, ec2:Describe*) do not support resource-level permissions; this is exactly what AWSLambdaVPCAccessExecutionRole grants.",
 			"Resource::*")
 	}
-	if raw := cfg.Retention.env()["WATCHER_RETENTION_RAW"]; raw != "" {
+	if raw := strings.TrimSpace(cfg.Retention.Raw); raw != "" {
 		// Every function prices the checks it writes for as long as the
 		// upkeep keeps them (the storage line item).
+		s.Env = maps.Clone(s.Env)
 		if s.Env == nil {
 			s.Env = map[string]*string{}
 		}

@@ -53,16 +53,26 @@ func later(a, b time.Time) time.Time {
 }
 
 // localProbe runs a probe handler under its shardDeadline.
-type localProbe struct{ h invoke.Handler }
+type localProbe struct{ h *probe.Handler }
 
+// Invoke decodes the shard once and runs it, as the Lambda handler does.
 func (p localProbe) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	var sh plan.Shard
 	if err := json.Unmarshal(payload, &sh); err != nil {
-		return p.h.Invoke(ctx, payload) // which says what is wrong with it
+		return nil, fmt.Errorf("decode shard: %w", err)
 	}
-	ctx, cancel := context.WithDeadline(ctx, shardDeadline(&sh, time.Now()))
+	sum, err := p.run(ctx, &sh, len(payload))
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(sum)
+}
+
+// run runs the decoded shard under its shardDeadline.
+func (p localProbe) run(ctx context.Context, sh *plan.Shard, payloadBytes int) (probe.Summary, error) {
+	ctx, cancel := context.WithDeadline(ctx, shardDeadline(sh, time.Now()))
 	defer cancel()
-	return p.h.Invoke(ctx, payload)
+	return p.h.Run(ctx, sh, payloadBytes)
 }
 
 // localConfig is the local fleet's configuration: the functions' WATCHER_*
@@ -72,6 +82,9 @@ type localConfig struct {
 	probe    config.Probe
 	logLevel slog.Level
 	alerts   alertConfig // alerts.go
+	// retention is the upkeep's (WATCHER_RETENTION_*), which the storage
+	// line of the invocations' cost prices too.
+	retention store.Retention
 }
 
 // loadLocalConfig reads the environment as the functions do (internal/config):
@@ -126,6 +139,9 @@ func loadLocalConfig(env config.Env, environ []string) (localConfig, error) {
 		}
 	}
 	if c.alerts, err = loadAlertConfig(env); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if c.retention, err = config.LoadRetention(env); err != nil {
 		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {

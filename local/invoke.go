@@ -92,9 +92,6 @@ written nor spilled.`,
 				if retime {
 					now := time.Now().UTC().Truncate(time.Millisecond)
 					sh.Span = plan.Span{Start: now.Add(-plan.SpanLength), End: now}
-					if payload, err = json.Marshal(sh); err != nil {
-						return err
-					}
 				}
 				p, ok := f.probes[probeFunction(sh.Location)]
 				if !ok {
@@ -102,10 +99,10 @@ written nor spilled.`,
 				}
 				ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 				defer cancel()
-				out, err = localProbe{p}.Invoke(ctx, payload)
 				var sum probe.Summary
+				sum, err = localProbe{p}.run(ctx, &sh, len(payload))
 				if err == nil {
-					err = json.Unmarshal(out, &sum)
+					out, err = json.Marshal(sum)
 				}
 				f.add(sum, err, false)
 			}

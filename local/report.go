@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/watcher-dev/watcher/internal/alert"
 	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
@@ -183,12 +183,6 @@ func writeEndpoints(w io.Writer, rep store.Report) error {
 // certificateWarning is how close to its expiry a certificate is flagged.
 const certificateWarning = 14 * 24 * time.Hour
 
-// daysLeft is the whole days from now until the certificate expires,
-// negative once it has.
-func daysLeft(c *store.Certificate, now time.Time) int {
-	return int(math.Floor(c.NotAfter.Sub(now).Hours() / 24))
-}
-
 // certificateNote flags a certificate that expires within
 // certificateWarning or has expired; "" for the others.
 func certificateNote(c *store.Certificate, now time.Time) string {
@@ -224,7 +218,7 @@ func writeCertificates(w io.Writer, rep store.Report, now time.Time) error {
 	for _, r := range certs {
 		c := r.Certificate
 		fmt.Fprintf(tw, "%-*s\t%-*s\t%s\t%d\t  %-*s\t  %s\n", nameWidth, displayName(r), locWidth, r.Location,
-			c.NotAfter.Local().Format(time.DateTime), daysLeft(c, now), issuerWidth, c.Issuer, certificateNote(c, now))
+			c.NotAfter.Local().Format(time.DateTime), alert.DaysLeft(c.NotAfter, now), issuerWidth, c.Issuer, certificateNote(c, now))
 	}
 	return tw.Flush()
 }
@@ -435,7 +429,7 @@ func jsonReport(rep store.Report, since time.Time, spans []store.SpanCount, now 
 				P99: record.MS(r.P99), Max: record.MS(r.Max)}
 		}
 		if c := r.Certificate; c != nil {
-			e.Certificate = &certificateJSON{NotAfter: c.NotAfter.UTC(), DaysLeft: daysLeft(c, now),
+			e.Certificate = &certificateJSON{NotAfter: c.NotAfter.UTC(), DaysLeft: alert.DaysLeft(c.NotAfter, now),
 				Expiring: c.NotAfter.Sub(now) <= certificateWarning, Issuer: c.Issuer,
 				FirstSeen: c.FirstSeen.UTC(), LastSeen: c.LastSeen.UTC()}
 		}

@@ -167,11 +167,12 @@ func runFleet(ctx context.Context, f *fleet, cfg localConfig, st *store.Store, d
 			return // the last one is still running
 		}
 		defer upkeep.Unlock()
-		if _, err := st.Maintain(ctx, store.DefaultRetention, time.Now()); err != nil && ctx.Err() == nil {
+		if _, err := st.Maintain(ctx, cfg.retention.WithDefaults(), time.Now()); err != nil && ctx.Err() == nil {
 			log.Error("upkeep failed; it runs again in 15 minutes", "err", err)
 		}
 	}
-	go maintain()
+	var upkeeps sync.WaitGroup // waited for before the store closes
+	upkeeps.Go(maintain)
 	upkeepTicker := time.NewTicker(15 * time.Minute)
 	defer upkeepTicker.Stop()
 	timer := time.NewTimer(time.Until(next))
@@ -186,7 +187,7 @@ loop:
 		case <-progress.C:
 			f.progress(ctx, st, start)
 		case <-upkeepTicker.C:
-			go maintain()
+			upkeeps.Go(maintain)
 		case <-timer.C:
 			replay(ctx, dir, st)
 			// As EventBridge does, each minute's event starts a fanout of its
@@ -219,7 +220,7 @@ loop:
 		}
 	}
 	done := make(chan struct{})
-	go func() { fanouts.Wait(); f.wait(); close(done) }()
+	go func() { fanouts.Wait(); f.wait(); upkeeps.Wait(); close(done) }()
 	wctx := context.WithoutCancel(ctx) // interrupted or not, the probes end and what they spilled is written
 	for {
 		select {

@@ -13,6 +13,7 @@ package alert
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/watcher-dev/watcher/internal/endpoint"
@@ -229,7 +230,7 @@ func certificate(r endpoint.AlertRules, s *State, c Check) *Transition {
 // DaysLeft is how many whole days a certificate expiring at notAfter has
 // left at at (negative once expired).
 func DaysLeft(notAfter, at time.Time) int {
-	return int(notAfter.Sub(at).Hours() / 24)
+	return int(math.Floor(notAfter.Sub(at).Hours() / 24))
 }
 
 // keepLast returns the last n of cs (all when fewer), as a slice of its own.

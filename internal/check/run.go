@@ -216,7 +216,7 @@ func (c *Checker) RunCounted(ctx context.Context, req *Request, ops func(delta i
 	ctx = context.WithValue(ctx, checkDeadline{}, deadline)
 	var w *wire
 	if c.wired {
-		ctx, w = withWire(ctx, strings.HasPrefix(strings.ToLower(req.URL), "https:"))
+		ctx, w = withWire(ctx)
 	}
 
 	var res record.Result
@@ -227,6 +227,9 @@ func (c *Checker) RunCounted(ctx context.Context, req *Request, ops func(delta i
 		res.StartedAt = time.Now()
 		res.Error, res.ErrorDetail = record.ErrRequest, detail(err, req)
 		return res
+	}
+	if w != nil {
+		w.tls = hr.URL.Scheme == "https" // no dial has begun
 	}
 
 	start := time.Now()

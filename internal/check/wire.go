@@ -56,10 +56,10 @@ type wireKey struct{}
 // established (a test stops the process there).
 var testHookConnected func()
 
-// withWire gives ctx a wire for the check's connection to fill; tls says
-// the check's URL is https.
-func withWire(ctx context.Context, tls bool) (context.Context, *wire) {
-	w := &wire{tls: tls}
+// withWire gives ctx a wire for the check's connection to fill; the
+// caller sets its tls once the request's scheme is known.
+func withWire(ctx context.Context) (context.Context, *wire) {
+	w := new(wire)
 	return context.WithValue(ctx, wireKey{}, w), w
 }
 

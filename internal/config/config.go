@@ -419,5 +419,13 @@ func (r *reader) retention() store.Retention {
 	return ret
 }
 
+// LoadRetention reads the four retention variables alone, for the upkeep
+// of `watcher run`: the levels set, checked as a whole with the defaults.
+func LoadRetention(env Env) (store.Retention, error) {
+	r := &reader{env: env}
+	ret := r.retention()
+	return ret, r.err("retention")
+}
+
 // OS is the process environment.
 func OS() (Env, []string) { return os.LookupEnv, os.Environ() }

@@ -47,7 +47,11 @@ const (
 	DefaultMinTTL      = time.Second
 	DefaultNegativeTTL = 5 * time.Second
 	DefaultTimeout     = 5 * time.Second // glibc's and Go's per-attempt default
-	DefaultMaxEntries  = 10_000
+	// DefaultMaxEntries keeps a question (A and AAAA, so two per host) for
+	// every host of a shard of 10,000 checks (plan.DefaultOptions), each of
+	// a host of its own, with room to spare: a full cache rescans itself
+	// on every new question.
+	DefaultMaxEntries = 50_000
 )
 
 // udpSize is the EDNS(0) payload size the cache offers the server: the

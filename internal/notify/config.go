@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/watcher-dev/watcher/internal/addrpolicy"
 	"github.com/watcher-dev/watcher/internal/secrets"
 )
@@ -76,7 +75,7 @@ func LoadConfig(ctx context.Context, getenv func(string) string, sm secrets.Secr
 		bad("%s: is required with %s (or name a Secrets Manager secret in %s)", EnvWebhookSecret, EnvWebhookURL, EnvWebhookSecretARN)
 	case secretARN != "":
 		secretFrom = EnvWebhookSecretARN
-		v, err := fetchSecret(ctx, sm, secretARN)
+		v, err := secrets.String(ctx, sm, secretARN)
 		if err != nil {
 			bad("%s: %v", EnvWebhookSecretARN, err)
 		}
@@ -95,25 +94,6 @@ func LoadConfig(ctx context.Context, getenv func(string) string, sm secrets.Secr
 		return Config{}, errors.New("alert notification configuration: " + strings.Join(problems, "; "))
 	}
 	return c, nil
-}
-
-// fetchSecret reads a secret's string value. Errors name the secret, never
-// its value.
-func fetchSecret(ctx context.Context, sm secrets.SecretsManager, id string) (string, error) {
-	if sm == nil {
-		return "", fmt.Errorf("secret %s: Secrets Manager is not configured here", id)
-	}
-	if c, ok := sm.(*secretsmanager.Client); ok && c != nil {
-		sm = secrets.RegionalFrom(c) // a secret ARN of another region is read there
-	}
-	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
-	if err != nil {
-		return "", fmt.Errorf("get secret %s: %w", id, err)
-	}
-	if out.SecretString == nil {
-		return "", fmt.Errorf("secret %s: has no string value", id)
-	}
-	return *out.SecretString, nil
 }
 
 // Channels lists the configured channels, webhook first.

@@ -41,7 +41,7 @@ type DeliverSummary struct {
 // same way, never dropped.
 //
 // Messages go in the order Due returns them (oldest first). Once a
-// channel fails, its later messages in the batch are not tried: they wait
+// channel fails, its later messages in the run are not tried: they wait
 // as long as the one that failed, so that a receiver that comes back gets
 // them in order, and a dead receiver costs one timeout per batch, not one
 // per message.
@@ -56,16 +56,18 @@ type DeliverSummary struct {
 func Deliver(ctx context.Context, outbox Outbox, senders map[string]Sender, now func() time.Time) (DeliverSummary, error) {
 	var sum DeliverSummary
 	tried := map[int64]bool{} // guards against an outbox that hands a message back in the same run
+	type hold struct {
+		next   time.Time
+		reason string
+	}
+	// channel -> why its later messages wait, for the whole run: a channel
+	// that failed in one batch is not tried again in the next.
+	held := map[string]hold{}
 	for !ended(ctx) {
 		batch, err := outbox.Due(ctx, now(), DueLimit)
 		if err != nil {
 			return sum, fmt.Errorf("claim due notifications: %w", err)
 		}
-		type hold struct {
-			next   time.Time
-			reason string
-		}
-		held := map[string]hold{} // channel -> why its later messages wait
 		var todo []Message
 		for _, m := range batch {
 			if !tried[m.ID] {

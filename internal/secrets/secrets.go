@@ -68,25 +68,40 @@ func (r *Resolver) Password(ctx context.Context, ba *endpoint.BasicAuth) (string
 }
 
 func (r *Resolver) secret(ctx context.Context, id string) (string, error) {
-	if r.sm == nil {
-		return "", fmt.Errorf("secret %s: Secrets Manager is not configured here", id)
-	}
 	r.mu.Lock()
 	c, ok := r.cache[id]
 	r.mu.Unlock()
 	if ok && r.now().Sub(c.fetched) < CacheTTL {
 		return c.value, nil
 	}
-	out, err := r.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &id})
+	v, err := String(ctx, r.sm, id)
+	if err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	r.cache[id] = cached{value: v, fetched: r.now()}
+	r.mu.Unlock()
+	return v, nil
+}
+
+// String reads the string value of the secret id (a name or an ARN). An SDK
+// client is taken as the client of its own region (see New); sm may be nil
+// where no Secrets Manager is configured. Errors name the secret, never its
+// value.
+func String(ctx context.Context, sm SecretsManager, id string) (string, error) {
+	if sm == nil {
+		return "", fmt.Errorf("secret %s: Secrets Manager is not configured here", id)
+	}
+	if c, ok := sm.(*secretsmanager.Client); ok && c != nil {
+		sm = RegionalFrom(c)
+	}
+	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &id})
 	if err != nil {
 		return "", fmt.Errorf("get secret %s: %w", id, err)
 	}
 	if out.SecretString == nil {
 		return "", fmt.Errorf("secret %s: has no string value", id)
 	}
-	r.mu.Lock()
-	r.cache[id] = cached{value: *out.SecretString, fetched: r.now()}
-	r.mu.Unlock()
 	return *out.SecretString, nil
 }
 

@@ -217,7 +217,7 @@ func Render(st store.Status, opt Options) ([]File, error) {
 		g.Items = append(g.Items, item)
 	}
 	data.Summary = Summary(states)
-	data.AllUp = data.Summary == "All systems operational"
+	data.AllUp = len(states) > 0 && !slices.ContainsFunc(states, func(s State) bool { return s == StateDown || s == StateUnknown })
 	for _, g := range groups {
 		slices.SortStableFunc(g.Items, func(a, b item) int {
 			return cmp.Or(cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)), cmp.Compare(a.Name, b.Name))

@@ -50,7 +50,6 @@ type alertTarget struct {
 // alertState is one row of alert_state, as evaluation carries it.
 type alertState struct {
 	alert.State
-	stored    bool      // a row exists
 	openID    int64     // the open alert; 0: none
 	openedAt  time.Time // the open alert's opened_at
 	advanced  bool      // the watermark moved: write the row
@@ -82,7 +81,6 @@ type alertState struct {
 func (s *Store) EvaluateAlerts(ctx context.Context, now time.Time, channels []string) (AlertSummary, error) {
 	var sum AlertSummary
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		sum = AlertSummary{}
 		// A table lock in a self-conflicting mode: held to the commit, and
 		// no session state for RDS Proxy to pin a connection for (as an
 		// advisory lock could be).
@@ -146,7 +144,8 @@ func (s *Store) EvaluateAlerts(ctx context.Context, now time.Time, channels []st
 func resolveUnwatched(ctx context.Context, tx pgx.Tx, now time.Time, channels []string) (int, error) {
 	rows, err := tx.Query(ctx, `
 		DELETE FROM alert_state s USING endpoints e
-		WHERE e.id = s.endpoint_id AND NOT (e.enabled AND e.alert_rules IS NOT NULL AND e.location = s.location)
+		WHERE e.id = s.endpoint_id AND NOT (e.enabled AND e.alert_rules IS NOT NULL AND e.location = s.location
+		      AND (s.kind <> 'certificate' OR coalesce((e.alert_rules->>'certificate_days')::int, 0) > 0))
 		RETURNING s.kind, s.open_alert, e.id, coalesce(e.name, ''), e.url, coalesce(e."group", ''), s.location`)
 	if err != nil {
 		return 0, fmt.Errorf("forget alert states of endpoints no longer evaluated: %w", err)
@@ -234,7 +233,10 @@ func alertTargets(ctx context.Context, tx pgx.Tx, now time.Time) ([]*alertTarget
 		if kind == nil {
 			continue
 		}
-		st := &alertState{State: alert.State{Kind: *kind, Watermark: mark.UTC()}, stored: true}
+		if *kind == alert.KindCertificate && tg.ep.Alerts.CertificateDays <= 0 {
+			continue // the rule was removed: resolveUnwatched closes its alert and forgets it
+		}
+		st := &alertState{State: alert.State{Kind: *kind, Watermark: mark.UTC()}}
 		if since != nil {
 			st.Since = since.UTC()
 		}
@@ -267,8 +269,11 @@ func alertTargets(ctx context.Context, tx pgx.Tx, now time.Time) ([]*alertTarget
 		for _, st := range tg.states {
 			st.Watermark = later(st.Watermark, floor)
 			st.scanAfter = st.Watermark
-			if r := tg.ep.Alerts; st.Kind == alert.KindDown && r.FailureRatio > 0 {
-				st.scanAfter = later(st.Watermark.Add(-r.Window), floor)
+			// The failure ratio looks back over its window, but only while
+			// the endpoint is up and only at checks after its last
+			// transition (alert.Evaluate).
+			if r := tg.ep.Alerts; st.Kind == alert.KindDown && r.FailureRatio > 0 && !st.Open {
+				st.scanAfter = later(later(st.Watermark.Add(-r.Window), st.Since), floor)
 			}
 		}
 	}
@@ -306,11 +311,9 @@ func alertChecks(ctx context.Context, tx pgx.Tx, targets []*alertTarget, now tim
 	}
 	rows, err := tx.Query(ctx, `
 		SELECT c.endpoint_id, c.planned_at, coalesce(c.error, ''), c.status_code, c.regex_match,
-		       c.response_time_ms, c.tls_not_after, coalesce(ct.issuer, '')
+		       c.response_time_ms, c.tls_not_after
 		FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS b(endpoint_id, location, after)
 		JOIN checks c ON c.endpoint_id = b.endpoint_id AND c.location = b.location AND c.planned_at > b.after
-		LEFT JOIN certificates ct ON ct.endpoint_id = c.endpoint_id AND ct.location = c.location
-		                         AND ct.not_after = c.tls_not_after
 		WHERE c.planned_at > $4 AND c.planned_at <= $5
 		ORDER BY c.endpoint_id, c.planned_at`, ids, locations, after, oldest, now)
 	if err != nil {
@@ -325,7 +328,7 @@ func alertChecks(ctx context.Context, tx pgx.Tx, targets []*alertTarget, now tim
 			statusCode *int16
 		)
 		if err := rows.Scan(&id, &c.PlannedAt, &c.Error, &statusCode, &c.RegexMatch, &c.ResponseTime,
-			&c.NotAfter, &c.Issuer); err != nil {
+			&c.NotAfter); err != nil {
 			return nil, fmt.Errorf("read checks for alerts: %w", err)
 		}
 		c.PlannedAt = c.PlannedAt.UTC()
@@ -349,10 +352,6 @@ func alertChecks(ctx context.Context, tx pgx.Tx, targets []*alertTarget, now tim
 // writes one notification per channel, due at now. It returns the
 // notifications written.
 func recordTransition(ctx context.Context, tx pgx.Tx, now time.Time, ep *endpoint.Endpoint, st *alertState, t alert.Transition, channels []string) (int, error) {
-	cause, err := json.Marshal(append([]alert.Check{}, t.Checks...))
-	if err != nil {
-		return 0, fmt.Errorf("encode alert cause: %w", err)
-	}
 	ev := alert.Event{Kind: t.Kind, At: t.At, Checks: []alert.CheckRef{}, Endpoint: alert.EndpointRef{
 		ID: ep.ID, Name: ep.Name, URL: ep.URL, Group: ep.Group, Location: ep.Location}}
 	for _, c := range t.Checks {
@@ -360,9 +359,20 @@ func recordTransition(ctx context.Context, tx pgx.Tx, now time.Time, ep *endpoin
 			StatusCode: c.StatusCode, RegexMatch: c.RegexMatch, ResponseTimeMS: c.ResponseTime})
 	}
 	if n := len(t.Checks); n > 0 && t.Kind == alert.KindCertificate && t.Checks[n-1].NotAfter != nil {
-		last := t.Checks[n-1]
+		// The issuer of the one check that tells: read here, not with
+		// every check evaluated.
+		last := &t.Checks[n-1]
+		err := tx.QueryRow(ctx, `SELECT issuer FROM certificates WHERE endpoint_id = $1 AND location = $2 AND not_after = $3`,
+			ep.ID, ep.Location, *last.NotAfter).Scan(&last.Issuer)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return 0, fmt.Errorf("read certificate issuer: %w", err)
+		}
 		ev.Certificate = &alert.Certificate{NotAfter: *last.NotAfter, Issuer: last.Issuer,
 			DaysLeft: alert.DaysLeft(*last.NotAfter, last.PlannedAt)}
+	}
+	cause, err := json.Marshal(append([]alert.Check{}, t.Checks...))
+	if err != nil {
+		return 0, fmt.Errorf("encode alert cause: %w", err)
 	}
 	if t.Opened {
 		ev.Event, ev.OpenedAt = "opened", t.At

@@ -116,13 +116,17 @@ func TestWriteChecksCertificates(t *testing.T) {
 			t.Errorf("certificates after a retry:\n got %+v\nwant %+v", rows, first)
 		}
 
-		// Within the hour: no row rewritten. Beyond it: moved.
+		// Within the hour: no row rewritten, nor locked (xmax). Beyond it: moved.
 		xmin := query[string](t, url, `SELECT string_agg(xmin::text, ',' ORDER BY endpoint_id) FROM certificates`)
+		xmax := query[string](t, url, `SELECT string_agg(xmax::text, ',' ORDER BY endpoint_id) FROM certificates`)
 		if _, err := s.WriteChecks(ctx, []record.Check{https(1, at.Add(50*time.Minute), soon, "Watcher Test CA")}); err != nil {
 			t.Fatal(err)
 		}
 		if now := query[string](t, url, `SELECT string_agg(xmin::text, ',' ORDER BY endpoint_id) FROM certificates`); now != xmin {
 			t.Errorf("a check within the hour rewrote a certificate row (xmin %s, was %s)", now, xmin)
+		}
+		if now := query[string](t, url, `SELECT string_agg(xmax::text, ',' ORDER BY endpoint_id) FROM certificates`); now != xmax {
+			t.Errorf("a check within the hour locked a certificate row (xmax %s, was %s)", now, xmax)
 		}
 		moved := []record.Check{https(1, at.Add(2*time.Hour), soon, "Watcher Test CA"), https(2, at.Add(-2*time.Hour), later, "Other CA")}
 		if _, err := s.WriteChecks(ctx, moved); err != nil {

@@ -122,14 +122,21 @@ const insertChecks = `
 // upsertCertificates precedes insertChecks, as a data-modifying WITH, for a
 // batch with certificates: one statement, so one round trip, and the
 // certificates commit with their checks or not at all. Its parameters are
-// certificateSet.columns, one row per certificate. An upsert rewrites a
-// row only when it moves first_seen or last_seen by more than an hour, so
-// a certificate seen in every batch costs no new row version each time.
+// certificateSet.columns, one row per certificate. A row is written only
+// when it is new or moves first_seen or last_seen by more than an hour, so
+// a certificate seen in every batch costs no new row version each time;
+// the rows that would change nothing are left out before the upsert, which
+// would otherwise lock each one it meets (and log that lock) even when its
+// WHERE keeps it as it is.
 const upsertCertificates = `
 	WITH seen AS (
 	    INSERT INTO certificates AS c (endpoint_id, location, not_after, issuer, first_seen, last_seen)
-	    SELECT * FROM unnest($16::bigint[], $17::text[], $18::timestamptz[], $19::text[], $20::timestamptz[],
-	                         $21::timestamptz[])
+	    SELECT u.* FROM unnest($16::bigint[], $17::text[], $18::timestamptz[], $19::text[], $20::timestamptz[],
+	                           $21::timestamptz[]) AS u (endpoint_id, location, not_after, issuer, first_seen, last_seen)
+	    WHERE NOT EXISTS (
+	        SELECT FROM certificates o
+	        WHERE (o.endpoint_id, o.location, o.not_after) = (u.endpoint_id, u.location, u.not_after)
+	          AND u.last_seen <= o.last_seen + interval '1 hour' AND u.first_seen >= o.first_seen - interval '1 hour')
 	    ON CONFLICT (endpoint_id, location, not_after) DO UPDATE
 	    SET first_seen = least(c.first_seen, excluded.first_seen), last_seen = greatest(c.last_seen, excluded.last_seen)
 	    WHERE excluded.last_seen > c.last_seen + interval '1 hour'

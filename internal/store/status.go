@@ -73,14 +73,15 @@ type StatusBucket struct {
 // checks of the current hour), its hourly response times over the last
 // StatusHours hours (checks_hour, the current hour from raw checks), its
 // open "down" alerts and its latest check. It first brings the rollups up
-// to date through now (RollUp), so it needs the owner's rights.
+// to date through the current hour (RollUp; what it reads of the current
+// hour comes from raw checks), so it needs the owner's rights.
 func (s *Store) Status(ctx context.Context, now time.Time) (Status, error) {
 	now = now.UTC()
 	st := Status{Now: now}
-	if _, err := s.RollUp(ctx, now); err != nil {
+	today, hour := now.Truncate(Day), now.Truncate(time.Hour)
+	if _, err := s.RollUp(ctx, hour); err != nil {
 		return st, err
 	}
-	today, hour := now.Truncate(Day), now.Truncate(time.Hour)
 	firstDay, firstHour := today.Add(-(StatusDays-1)*Day), hour.Add(-(StatusHours-1)*time.Hour)
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
