@@ -62,12 +62,47 @@ func TestLoadProbeDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.BatchSize != DefaultBatchSize || c.AllowPrivate || c.AllowLoopback || c.Region != "local" {
+	if c.BatchSize != DefaultBatchSize || c.FlushEvery != DefaultFlushEvery || c.AllowPrivate || c.AllowLoopback || c.Region != "local" {
 		t.Errorf("config %+v", c)
 	}
 	// A probe without a route to the database needs only its queue.
 	if _, err := LoadProbe(envOf(map[string]string{"WATCHER_LOCATION": "us", "WATCHER_RECORD_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/q"})); err != nil {
 		t.Errorf("queue probe: %v", err)
+	}
+}
+
+// TestProbeBatchesBySink: a probe whose sink is the record queue writes
+// larger batches less often than one writing to the database (with the
+// queue as its spill or not); WATCHER_BATCH_SIZE overrides either.
+func TestProbeBatchesBySink(t *testing.T) {
+	const db, queue = "postgres://x@h/db", "https://sqs.eu-west-1.amazonaws.com/1/q"
+	tests := []struct {
+		name      string
+		env       map[string]string
+		wantBatch int
+		wantFlush time.Duration
+	}{
+		{"database", map[string]string{"DATABASE_URL": db}, DefaultBatchSize, DefaultFlushEvery},
+		{"database, queue as spill", map[string]string{"DATABASE_URL": db, "WATCHER_RECORD_QUEUE_URL": queue}, DefaultBatchSize, DefaultFlushEvery},
+		{"queue", map[string]string{"WATCHER_RECORD_QUEUE_URL": queue}, DefaultQueueBatchSize, DefaultQueueFlushEvery},
+		{"queue, batch size set", map[string]string{"WATCHER_RECORD_QUEUE_URL": queue, "WATCHER_BATCH_SIZE": "300"}, 300, DefaultQueueFlushEvery},
+		{"database, batch size set", map[string]string{"DATABASE_URL": db, "WATCHER_BATCH_SIZE": "300"}, 300, DefaultFlushEvery},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.env["WATCHER_LOCATION"] = "us"
+			c, err := LoadProbe(envOf(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.BatchSize != tt.wantBatch || c.FlushEvery != tt.wantFlush {
+				t.Errorf("batch %d every %s; want %d every %s", c.BatchSize, c.FlushEvery, tt.wantBatch, tt.wantFlush)
+			}
+		})
+	}
+	if DefaultQueueFlushEvery <= DefaultFlushEvery || DefaultQueueBatchSize < 20_000*int(DefaultQueueFlushEvery/time.Second)/60 {
+		t.Errorf("queue batches of %d every %s: want a longer flush than %s, and room for one of a 20,000-check-a-minute shard",
+			DefaultQueueBatchSize, DefaultQueueFlushEvery, DefaultFlushEvery)
 	}
 }
 

@@ -47,7 +47,7 @@ func TestQueueToDatabaseRedelivered(t *testing.T) {
 
 	// The probe side: what a probe in us-east-1 sends home.
 	sink := queue.New(api, *q.QueueUrl)
-	checks := recordtest.Checks(3000)
+	checks := recordtest.Checks(30_000) // compressed, more than one full message
 	if n, err := sink.WriteChecks(ctx, checks); err != nil || n != len(checks) {
 		t.Fatalf("WriteChecks = %d, %v", n, err)
 	}

@@ -38,9 +38,10 @@ func FromConfig(c config.Probe, out Outputs, sm secrets.SecretsManager, log *slo
 		FreshDNS:         c.FreshDNS,
 	})
 	return New(Config{
-		Location:  c.Location,
-		BatchSize: c.BatchSize,
-		Meter:     app.Meter(c.Common, cost.NominalProbeMemoryMB),
+		Location:   c.Location,
+		BatchSize:  c.BatchSize,
+		FlushEvery: c.FlushEvery,
+		Meter:      app.Meter(c.Common, cost.NominalProbeMemoryMB),
 	}, checker, out, secrets.New(os.LookupEnv, sm), log)
 }
 

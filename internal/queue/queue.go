@@ -3,7 +3,7 @@
 // the record queue, an SQS queue in the home region: the path to the
 // database of probes that have no route to it (other regions, intranet
 // VPCs), and the durable spill of those that do. Messages are in the record
-// package's wire form, which the drain decodes.
+// package's wire form (checks gzip-compressed), which the drain decodes.
 package queue
 
 import (
@@ -73,8 +73,9 @@ func QueueRegion(queueURL string) (string, error) {
 	return parts[1], nil
 }
 
-// WriteChecks sends batch as one or more messages of at most
-// MaxMessageBytes and returns how many checks it sent. On an error some
+// WriteChecks sends batch as one or more compressed messages of at most
+// MaxMessageBytes, each but the last nearly full (SQS bills each 64 KiB of
+// a message as a request), and returns how many checks it sent. On an error some
 // messages may have been sent; the caller retries the whole batch, which is
 // harmless because checks are unique on (endpoint, location, planned instant).
 func (s *Sink) WriteChecks(ctx context.Context, batch []record.Check) (int, error) {

@@ -104,13 +104,13 @@ func TestSinkSendsMessages(t *testing.T) {
 	t.Run("checks split into messages within the limit", func(t *testing.T) {
 		f := &fakeSQS{}
 		sink := newTestSink(t, f)
-		batch := recordtest.Checks(3000)
+		batch := recordtest.Realistic(20_000, 1)
 		n, err := sink.WriteChecks(ctx, batch)
 		if err != nil || n != len(batch) {
 			t.Fatalf("WriteChecks = %d, %v; want %d", n, err, len(batch))
 		}
 		if len(f.bodies) < 2 {
-			t.Errorf("3000 checks in %d messages", len(f.bodies))
+			t.Errorf("20,000 checks in %d messages", len(f.bodies))
 		}
 		for i, b := range f.bodies {
 			if len(b) > MaxMessageBytes {
@@ -128,7 +128,7 @@ func TestSinkSendsMessages(t *testing.T) {
 	t.Run("a failed send reports what was sent", func(t *testing.T) {
 		f := &fakeSQS{failOn: func(n int) bool { return n == 2 }}
 		sink := newTestSink(t, f)
-		batch := recordtest.Checks(3000)
+		batch := recordtest.Realistic(20_000, 1)
 		msgs, _ := record.EncodeChecks(batch, MaxMessageBytes)
 		n, err := sink.WriteChecks(ctx, batch)
 		if err == nil || !strings.Contains(err.Error(), "refused by the test") {
@@ -173,7 +173,7 @@ func TestSinkCountsBilledRequests(t *testing.T) {
 	ctx := context.Background()
 	f := &fakeSQS{failOn: func(n int) bool { return n == 3 }}
 	sink := newTestSink(t, f)
-	if _, err := sink.WriteChecks(ctx, recordtest.Checks(3000)); err == nil {
+	if _, err := sink.WriteChecks(ctx, recordtest.Realistic(20_000, 1)); err == nil {
 		t.Fatal("the third send should fail")
 	}
 	if err := sink.RecordInvocation(ctx, record.Invocation{Function: "probe"}); err != nil {
@@ -228,4 +228,23 @@ func TestNewFromConfigUsesTheQueueRegion(t *testing.T) {
 	if _, err := NewFromConfig(cfg, "https://example.com/q"); err == nil {
 		t.Error("NewFromConfig accepted a URL that is not an SQS queue")
 	}
+}
+
+// TestSinkPacksAFlushInOneRequest: what a probe's writer sends every 5 s
+// (the queue sink's flush) from a 10,000-check shard, 834 checks as the
+// probe records them on the reference workload, is one message of one
+// billed request; plain, it was four.
+func TestSinkPacksAFlushInOneRequest(t *testing.T) {
+	f := &fakeSQS{}
+	sink := newTestSink(t, f)
+	batch := recordtest.Realistic(834, 1)
+	if n, err := sink.WriteChecks(context.Background(), batch); err != nil || n != len(batch) {
+		t.Fatalf("WriteChecks = %d, %v", n, err)
+	}
+	requests, bytes := sink.TakeSent()
+	t.Logf("%d checks: %d bytes in %d messages, %d billed requests, %.1f bytes a check", len(batch), bytes, len(f.bodies), requests, float64(bytes)/float64(len(batch)))
+	if len(f.bodies) != 1 || requests != 1 {
+		t.Errorf("%d messages, %d billed requests: want one of each", len(f.bodies), requests)
+	}
+	recordtest.Equal(t, recordtest.DecodeAll(t, f.bodies), batch)
 }

@@ -2,17 +2,32 @@ package record
 
 import (
 	"bytes"
+	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
 
-// Version is the wire format version. Version 1 named the planned instant
-// scheduled_at; Decode still reads it, so that messages and spool files
-// written before the rename are replayed, not refused.
-const Version = 2
+// Version is the wire format version.
+//
+// Version 3 compresses a checks message: its checks, as the JSON array
+// version 2 carried in "checks", are gzip-compressed and sent base64 (an SQS
+// body must be text) in "gz":
+//
+//	{"v":3,"kind":"checks","gz":"H4sIAAAAAAAA/..."}
+//
+// SQS bills a message per 64 KiB chunk, and checks compress about sevenfold,
+// so a message carries several times the checks it did. Invocation and span
+// messages are as in version 2, under version 3.
+//
+// Version 2 carried checks plain, in "checks". Version 1 named the planned
+// instant scheduled_at. Decode still reads both, so that messages and spool
+// files written by earlier versions are replayed, not refused.
+const Version = 3
 
 // Message kinds.
 const (
@@ -25,11 +40,20 @@ const (
 // check fits in a message with room to spare.
 const maxErrorDetail = 2048
 
+// maxInflated caps the JSON one compressed message inflates to: EncodeChecks
+// puts no more in a message, and Decode refuses a body that inflates beyond
+// it, so that a hostile message cannot exhaust the drain's memory. Checks
+// compress about sevenfold, so a full 256 KiB message of them inflates to
+// about 1.3 MB; only checks far more alike than a probe's end a message here
+// rather than at its size limit.
+const maxInflated = 8 << 20
+
 // envelope is every message's outer shape.
 type envelope struct {
 	V          int               `json:"v"`
 	Kind       string            `json:"kind"`
-	Checks     []json.RawMessage `json:"checks,omitempty"`
+	Checks     []json.RawMessage `json:"checks,omitempty"` // version 1 and 2
+	GZ         []byte            `json:"gz,omitempty"`     // version 3: the checks, compressed (base64 in JSON)
 	Invocation *Invocation       `json:"invocation,omitempty"`
 	Span       *SpanClaim        `json:"span,omitempty"`
 }
@@ -43,21 +67,71 @@ type Encoded struct {
 // ErrTooLarge is returned when one check alone does not fit in a message.
 var ErrTooLarge = errors.New("check does not fit in one message")
 
-// EncodeChecks packs batch, in order, into as few messages of at most max
-// bytes as it can.
+// EncodeChecks packs batch, in order, into as few compressed messages of at
+// most max bytes as it can, each filled to within about a check of max.
+//
+// It assumes no compression ratio. Each message is one gzip stream, whose
+// exact size so far a flush tells (deflate's sync flush, which keeps the
+// window). A check goes in while the message would stay within max even if
+// everything written since the last flush, and the check, did not compress
+// at all; when that is not sure, the stream is flushed and the check judged
+// again against the exact size, and if it is still not sure, the message
+// ends. So no check is compressed twice, flushes come only as a message
+// nears max (each closing a share of the gap as large as what is written
+// compresses), and no message can exceed max.
 func EncodeChecks(batch []Check, max int) ([]Encoded, error) {
-	head, tail := fmt.Sprintf(`{"v":%d,"kind":%q,"checks":[`, Version, KindChecks), `]}`
-	var out []Encoded
-	var buf bytes.Buffer
-	n := 0
-	flush := func() {
+	head, tail := fmt.Sprintf(`{"v":%d,"kind":%q,"gz":"`, Version, KindChecks), `"}`
+	// The compressed bytes that fit: base64 takes 4 characters for 3.
+	room := (max - len(head) - len(tail)) / 4 * 3
+	var gz bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&gz, compressionLevel)
+	if err != nil {
+		return nil, fmt.Errorf("encode checks: %w", err)
+	}
+	var (
+		out     []Encoded
+		first   int64 // endpoint of the message's first check
+		n       int   // checks in the message
+		raw     int   // JSON in the message, both brackets counted
+		flushed int   // the stream's size at the last flush
+		pending int   // JSON written since the last flush
+	)
+	// sure says whether a check of size bytes (its comma counted) is sure
+	// to fit: the message stays within room even if what is pending and
+	// the check are stored uncompressed (deflate never writes a block
+	// larger than stored, whose header takes 5 bytes; compress/flate ends a
+	// block every 16 Ki tokens), with the stream's end, and its JSON
+	// within maxInflated.
+	sure := func(size int) bool {
+		p := pending + size
+		return flushed+p+5*(p/(16<<10)+1)+streamEnd <= room && raw+size <= maxInflated
+	}
+	finish := func() error {
 		if n == 0 {
-			return
+			return nil
 		}
-		buf.WriteString(tail)
-		out = append(out, Encoded{Body: bytes.Clone(buf.Bytes()), Count: n})
-		buf.Reset()
+		if _, err := zw.Write([]byte("]")); err != nil {
+			return fmt.Errorf("encode checks: %w", err)
+		}
+		if err := zw.Close(); err != nil {
+			return fmt.Errorf("encode checks: %w", err)
+		}
+		body := make([]byte, len(head)+base64.StdEncoding.EncodedLen(gz.Len())+len(tail))
+		copy(body, head)
+		base64.StdEncoding.Encode(body[len(head):], gz.Bytes())
+		copy(body[len(body)-len(tail):], tail)
+		switch {
+		case len(body) > max && n == 1:
+			return fmt.Errorf("endpoint %d: %w (%d bytes compressed, limit %d)", first, ErrTooLarge, len(body), max)
+		case len(body) > max:
+			// sure admits no second check that could do this.
+			return fmt.Errorf("encode checks: a message of %d checks came to %d bytes, over the limit %d", n, len(body), max)
+		}
+		out = append(out, Encoded{Body: body, Count: n})
+		gz.Reset()
+		zw.Reset(&gz)
 		n = 0
+		return nil
 	}
 	for i := range batch {
 		c := batch[i]
@@ -68,24 +142,49 @@ func EncodeChecks(batch []Check, max int) ([]Encoded, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode check of endpoint %d: %w", c.EndpointID, err)
 		}
-		item = sqsSafe(item)
-		if len(head)+len(item)+len(tail) > max {
-			return nil, fmt.Errorf("endpoint %d: %w (%d bytes, limit %d)", c.EndpointID, ErrTooLarge, len(item), max)
+		if len(item)+2 > maxInflated {
+			return nil, fmt.Errorf("endpoint %d: %w (%d bytes of JSON, limit %d)", c.EndpointID, ErrTooLarge, len(item), maxInflated)
 		}
-		if n > 0 && buf.Len()+1+len(item)+len(tail) > max {
-			flush()
+		if n > 0 && !sure(len(item)+1) && pending > 0 {
+			if err := zw.Flush(); err != nil {
+				return nil, fmt.Errorf("encode checks: %w", err)
+			}
+			flushed, pending = gz.Len(), 0
 		}
+		if n > 0 && !sure(len(item)+1) {
+			if err := finish(); err != nil {
+				return nil, err
+			}
+		}
+		sep := []byte{','}
 		if n == 0 {
-			buf.WriteString(head)
-		} else {
-			buf.WriteByte(',')
+			sep, first, raw, flushed, pending = []byte{'['}, c.EndpointID, 1, gzipHeader, 0
 		}
-		buf.Write(item)
-		n++
+		if _, err := zw.Write(sep); err != nil {
+			return nil, fmt.Errorf("encode checks: %w", err)
+		}
+		if _, err := zw.Write(item); err != nil {
+			return nil, fmt.Errorf("encode checks: %w", err)
+		}
+		n, raw, pending = n+1, raw+1+len(item), pending+1+len(item)
 	}
-	flush()
+	if err := finish(); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
+
+// The gzip stream's framing, as compress/gzip writes it: a 10-byte header,
+// and at the end the closing bracket, a last (empty or stored) block and
+// the 8-byte trailer, with room to spare.
+const (
+	gzipHeader = 10
+	streamEnd  = 32
+)
+
+// compressionLevel trades the probe's CPU for message bytes: see
+// BenchmarkEncodeChecks.
+const compressionLevel = gzip.DefaultCompression
 
 // EncodeInvocation is the message that carries one invocation record.
 func EncodeInvocation(inv *Invocation) ([]byte, error) {
@@ -141,7 +240,7 @@ type v1Check struct {
 }
 
 // Decode parses a message body written by EncodeChecks, EncodeInvocation or
-// EncodeSpan, of this version or version 1.
+// EncodeSpan, of this version or versions 1 and 2.
 func Decode(body []byte) (Message, error) {
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -150,6 +249,20 @@ func Decode(body []byte) (Message, error) {
 	items := env.Checks
 	switch env.V {
 	case Version:
+		if env.GZ == nil {
+			break
+		}
+		if env.Kind != KindChecks || items != nil {
+			return Message{}, fmt.Errorf("%w: gz in a message of kind %q or beside plain checks", ErrFormat, env.Kind)
+		}
+		var err error
+		if items, err = inflateChecks(env.GZ); err != nil {
+			return Message{}, err
+		}
+	case 2:
+		if env.GZ != nil {
+			return Message{}, fmt.Errorf("%w: gz in a version 2 message", ErrFormat)
+		}
 	case 1:
 		var old v1
 		if err := json.Unmarshal(body, &old); err != nil {
@@ -160,7 +273,7 @@ func Decode(body []byte) (Message, error) {
 			env.Kind = KindChecks
 		}
 	default:
-		return Message{}, fmt.Errorf("%w: format version %d, want %d", ErrFormat, env.V, Version)
+		return Message{}, fmt.Errorf("%w: format version %d, want %d, 2 or 1", ErrFormat, env.V, Version)
 	}
 	switch env.Kind {
 	case KindChecks:
@@ -194,4 +307,25 @@ func Decode(body []byte) (Message, error) {
 		return Message{Kind: KindSpan, Span: env.Span}, nil
 	}
 	return Message{}, fmt.Errorf("%w: unknown kind %q", ErrFormat, env.Kind)
+}
+
+// inflateChecks reads a version 3 message's compressed checks: a JSON array
+// of at most maxInflated bytes.
+func inflateChecks(gz []byte) ([]json.RawMessage, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		return nil, fmt.Errorf("%w: gz: %w", ErrFormat, err)
+	}
+	js, err := io.ReadAll(io.LimitReader(zr, maxInflated+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: gz: %w", ErrFormat, err)
+	}
+	if len(js) > maxInflated {
+		return nil, fmt.Errorf("%w: gz inflates beyond the cap of %d bytes", ErrFormat, maxInflated)
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(js, &items); err != nil {
+		return nil, fmt.Errorf("%w: gz: %w", ErrFormat, err)
+	}
+	return items, nil
 }
