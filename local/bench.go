@@ -141,7 +141,7 @@ Ctrl-C included.`,
 	f.DurationVar(&opt.Lead, "lead", config.DefaultDispatchLead, "how long before the window's first instant the shard is invoked (the fanout's dispatch lead)")
 	f.DurationVar(&opt.Period, "period", 20*time.Millisecond, "CFS period of the CPU quota (Lambda's throttling has been observed at 20ms)")
 	f.IntVar(&opt.NoFile, "nofile", 1024, "RLIMIT_NOFILE inside the sandbox (Lambda's)")
-	f.IntVar(&opt.GOMAXPROCS, "gomaxprocs", 2, "GOMAXPROCS of the function (a Go function sees 2 vCPUs in Lambda); -1: Go's own choice")
+	f.IntVar(&opt.GOMAXPROCS, "gomaxprocs", 0, "GOMAXPROCS of the function; 0: not set, as in Lambda, so the function chooses (one P below a whole vCPU)")
 	f.BoolVar(&baseline, "baseline", true, "run each shard size once without limits, for the response-time error it is held to")
 	f.BoolVar(&hang, "hang", true, "run the hanging shards")
 	f.StringVar(&hangTimeouts, "hang-timeouts", "10s,30s", "one hanging run per timeout (also the endpoints' interval), comma-separated")

@@ -17,6 +17,7 @@ import (
 var _ drain.Writer = (*store.Store)(nil)
 
 func main() {
+	app.TuneRuntime()
 	ctx, log := context.Background(), app.Logger()
 	cfg, err := config.LoadDrain(config.OS())
 	app.ExitOn(log, "configuration", err)

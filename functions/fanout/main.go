@@ -20,6 +20,7 @@ import (
 )
 
 func main() {
+	app.TuneRuntime()
 	ctx, log := context.Background(), app.Logger()
 	cfg, err := config.LoadFanout(config.OS())
 	app.ExitOn(log, "configuration", err)

@@ -23,6 +23,7 @@ import (
 )
 
 func main() {
+	app.TuneRuntime()
 	ctx, log := context.Background(), app.Logger()
 	cfg, err := config.LoadMigrate(config.OS())
 	app.ExitOn(log, "configuration", err)

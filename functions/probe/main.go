@@ -15,6 +15,7 @@ import (
 )
 
 func main() {
+	app.TuneRuntime()
 	regex.ServeWorkerIfAsked() // this binary is also its own regex worker
 	ctx, log := context.Background(), app.Logger()
 	cfg, err := config.LoadProbe(config.OS())

@@ -25,7 +25,7 @@ type execConfig struct {
 	Procs      []string `json:"procs"`      // cgroup.procs files to join
 	NoFile     uint64   `json:"nofile"`     // RLIMIT_NOFILE, soft and hard; 0 leaves it
 	CPU        int      `json:"cpu"`        // the only core the function may run on; negative: any
-	GOMAXPROCS int      `json:"gomaxprocs"` // set in the function's environment; 0: the runtime's choice
+	GOMAXPROCS int      `json:"gomaxprocs"` // set in the function's environment; 0: not set (the function's choice)
 }
 
 // SandboxExec is the wrapper the emulator starts in place of the function's
@@ -68,7 +68,7 @@ func SandboxExec() error {
 	}
 	env := make([]string, 0, len(os.Environ()))
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, SandboxExecEnv+"=") || (cfg.GOMAXPROCS > 0 && strings.HasPrefix(kv, "GOMAXPROCS=")) {
+		if strings.HasPrefix(kv, SandboxExecEnv+"=") || strings.HasPrefix(kv, "GOMAXPROCS=") {
 			continue
 		}
 		env = append(env, kv)
