@@ -16,7 +16,7 @@ func TestLoadPricing(t *testing.T) {
 		wantErr []string
 	}{
 		{"defaults: the table's price, the architecture decided at wiring, checks kept the default raw retention",
-			map[string]string{}, Pricing{StorageKept: 14 * 24 * time.Hour}, nil},
+			map[string]string{}, Pricing{StorageKept: 7 * 24 * time.Hour}, nil},
 		{"overrides", map[string]string{
 			"WATCHER_ARCH": "x86_64", "WATCHER_PRICE_GB_SECOND": "0.0000166667", "WATCHER_PRICE_REQUEST": "0.0000002",
 			"WATCHER_RETENTION_RAW": "30d",

@@ -22,7 +22,7 @@ func TestPriceLinesByHand(t *testing.T) {
 		// and written at 160 bytes a row.
 		SentBytes:     2000 * CheckSentBytes,
 		StorageBytes:  2000 * 160,
-		StorageKept:   14 * 24 * time.Hour, // the default raw retention
+		StorageKept:   14 * 24 * time.Hour, // two weeks of raw checks
 		QueueRequests: 5,
 		LogBytes:      1 << 20,
 	}

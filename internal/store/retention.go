@@ -21,11 +21,13 @@ type Retention struct {
 	Day    time.Duration // checks_day
 }
 
-// DefaultRetention: raw checks two weeks; minute rollups two days (they
+// DefaultRetention: raw checks a week (what a check costs in storage
+// grows with this, and past the minute rollups' two days raw checks serve
+// only a look at single checks: README, Cost); minute rollups two days (they
 // serve reports of a few hours, and a minute rollup row is larger than a
 // check at intervals of a minute); hourly rollups 13 months (a
 // year-on-year comparison); daily rollups five years.
-var DefaultRetention = Retention{Raw: 14 * Day, Minute: 2 * Day, Hour: 395 * Day, Day: 5 * 365 * Day}
+var DefaultRetention = Retention{Raw: 7 * Day, Minute: 2 * Day, Hour: 395 * Day, Day: 5 * 365 * Day}
 
 // WithDefaults fills zero fields from DefaultRetention.
 func (r Retention) WithDefaults() Retention {
