@@ -57,9 +57,9 @@ type localProbe struct{ h *probe.Handler }
 
 // Invoke decodes the shard once and runs it, as the Lambda handler does.
 func (p localProbe) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	var sh plan.Shard
-	if err := json.Unmarshal(payload, &sh); err != nil {
-		return nil, fmt.Errorf("decode shard: %w", err)
+	sh, err := plan.DecodeShard(payload)
+	if err != nil {
+		return nil, err
 	}
 	sum, err := p.run(ctx, &sh, len(payload))
 	if err != nil {

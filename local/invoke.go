@@ -86,8 +86,8 @@ written nor spilled.`,
 				f.wait()
 			case "probe":
 				var sh plan.Shard
-				if err := json.Unmarshal(payload, &sh); err != nil {
-					return fmt.Errorf("%s: decode shard: %w", eventFile, err)
+				if sh, err = plan.DecodeShard(payload); err != nil {
+					return fmt.Errorf("%s: %w", eventFile, err)
 				}
 				if retime {
 					now := time.Now().UTC().Truncate(time.Millisecond)

@@ -394,11 +394,12 @@ func (h *Handler) endpoints(ctx context.Context, sum *Summary) ([]endpoint.Endpo
 
 // dispatch invokes one probe per shard, each Lead before its first planned
 // instant (at once when that has passed), a few at a time, and returns the
-// shards that could not be dispatched and the payload bytes sent. Shards are
-// dispatched in order of their first instant, and the fanout waits in
-// between instead of the probes: waiting a second costs the fanout its own
-// memory and saves each shard not yet dispatched the probe's. Once the
-// shards left weigh no more than the fanout, they all go at once.
+// shards that could not be dispatched and the payload bytes sent: each
+// shard's encoding, compressed when large. Shards are dispatched in order
+// of their first instant, and the fanout waits in between instead of the
+// probes: waiting a second costs the fanout its own memory and saves each
+// shard not yet dispatched the probe's. Once the shards left weigh no more
+// than the fanout, they all go at once.
 func (h *Handler) dispatch(ctx context.Context, shards []plan.Shard) (failed []plan.Shard, sent int) {
 	var (
 		mu sync.Mutex
@@ -411,6 +412,7 @@ func (h *Handler) dispatch(ctx context.Context, shards []plan.Shard) (failed []p
 		failed = append(failed, s)
 		mu.Unlock()
 	}
+	var enc plan.Encoder // one compressor for the shards the planner did not encode
 	timed := byFirstInstant(shards)
 	for k, s := range timed {
 		fn, ok := h.cfg.Probes[s.Location]
@@ -418,10 +420,14 @@ func (h *Handler) dispatch(ctx context.Context, shards []plan.Shard) (failed []p
 			fail(s.Shard, fmt.Errorf("no probe function for location %q", s.Location))
 			continue
 		}
-		payload, err := json.Marshal(s.Shard)
-		if err != nil {
-			fail(s.Shard, fmt.Errorf("encode shard: %w", err))
-			continue
+		// Encoded once: by the planner where it had to, to fit the shard.
+		payload := s.Payload
+		if payload == nil {
+			var err error
+			if payload, err = enc.Encode(&s.Shard); err != nil {
+				fail(s.Shard, err)
+				continue
+			}
 		}
 		if h.waitPays(len(timed) - k) {
 			if err := h.waitUntil(ctx, s.first.Add(-h.cfg.Lead)); err != nil {

@@ -1,9 +1,11 @@
 package fanout_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -29,8 +31,8 @@ type shardCollector struct {
 }
 
 func (c *shardCollector) Invoke(_ context.Context, function string, payload []byte) error {
-	var sh plan.Shard
-	if err := json.Unmarshal(payload, &sh); err != nil {
+	sh, err := plan.DecodeShard(payload)
+	if err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -224,8 +226,8 @@ type timedCollector struct {
 }
 
 func (c *timedCollector) Invoke(_ context.Context, _ string, payload []byte) error {
-	var sh plan.Shard
-	if err := json.Unmarshal(payload, &sh); err != nil {
+	sh, err := plan.DecodeShard(payload)
+	if err != nil {
 		return err
 	}
 	first := sh.Span.End
@@ -326,5 +328,80 @@ func TestFanoutStopsWaitingWhenItOutweighsTheProbes(t *testing.T) {
 	}
 	if !slices.EqualFunc(clock.woke, wakes, time.Time.Equal) {
 		t.Errorf("the fanout woke at %v, want %v: it must stop waiting for the last two shards", clock.woke, wakes)
+	}
+}
+
+// payloadCollector keeps the payloads as they arrive.
+type payloadCollector struct {
+	mu       sync.Mutex
+	payloads [][]byte
+}
+
+func (c *payloadCollector) Invoke(_ context.Context, _ string, payload []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.payloads = append(c.payloads, payload)
+	return nil
+}
+
+// TestFanoutSendsCompressedShards: a shard of 2,000 endpoints checked once
+// a span (the reference's, about 370 KB of JSON) goes out compressed, under
+// the payload bound; the probe's decoding gives back every due check once;
+// and the invocation records the bytes sent, not the JSON's.
+func TestFanoutSendsCompressedShards(t *testing.T) {
+	eps := make([]endpoint.Endpoint, 2000)
+	for i := range eps {
+		eps[i] = endpoint.Endpoint{Name: fmt.Sprintf("reference-%05d", i), URL: fmt.Sprintf("http://127.0.0.1:18089/site/%d", i),
+			Method: "GET", Regex: ".*welcome", Interval: time.Minute, Timeout: 10 * time.Second, Location: "home", Enabled: true}
+	}
+	st, _ := setup(t, eps)
+	scheduled := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	col := &payloadCollector{}
+	h := fanout.New(fanout.Config{
+		Probes: map[string]string{"home": "probe-home"}, SpanOffset: 10 * time.Second, MaxDelay: 2 * time.Minute,
+		Plan: plan.DefaultOptions,
+	}, st, col, slog.New(slog.DiscardHandler), newClock(func() time.Time { return scheduled.Add(time.Second) }))
+	sum, err := h.Run(context.Background(), scheduled)
+	if err != nil || sum.Status != record.SpanDispatched || sum.Failed != 0 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	if len(col.payloads) != sum.Shards || sum.Shards == 0 {
+		t.Fatalf("%d payloads for %d shards", len(col.payloads), sum.Shards)
+	}
+	sent, plain, checks := 0, 0, map[int64]int{}
+	for _, p := range col.payloads {
+		sent += len(p)
+		if !bytes.HasPrefix(p, []byte(`{"shard_gz":"`)) || len(p) > plan.DefaultOptions.MaxPayloadBytes {
+			t.Errorf("payload of %d bytes %.40q...: want compressed, at most %d", len(p), p, plan.DefaultOptions.MaxPayloadBytes)
+		}
+		sh, err := plan.DecodeShard(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := json.Marshal(sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain += len(js)
+		for _, ep := range sh.Endpoints {
+			checks[ep.ID] += len(plan.Instants(ep.ID, ep.Interval, sh.Span))
+		}
+	}
+	stored, err := st.Endpoints(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	span := plan.SpanFor(scheduled, 10*time.Second)
+	for _, ep := range stored {
+		if n := len(plan.Instants(ep.ID, ep.Interval, span)); checks[ep.ID] != n {
+			t.Errorf("endpoint %d: %d checks sent, %d due", ep.ID, checks[ep.ID], n)
+		}
+	}
+	if sent*10 > plain {
+		t.Errorf("sent %d bytes for %d bytes of JSON: want a tenth at most", sent, plain)
+	}
+	invs, err := st.Invocations(context.Background(), scheduled)
+	if err != nil || len(invs) != 1 || invs[0].PayloadBytes != sent {
+		t.Errorf("invocations %+v, %v: want one, with the %d bytes sent", invs, err, sent)
 	}
 }

@@ -275,8 +275,8 @@ func TestPlanGivesAnOversizedEndpointItsOwnShard(t *testing.T) {
 // TestPlanHangingTargetsFillBySockets: without history every check is
 // expected to hold its socket for its whole timeout, so endpoints due once
 // a span are packed by the socket budget long before their count; with a
-// history of quick answers the same endpoints fill shards up to the
-// payload bound (about 5,980 of these endpoints in 900 KB), not sockets.
+// history of quick answers the same endpoints fill shards up to MaxChecks
+// (their compressed payload is far from its bound), not sockets.
 func TestPlanHangingTargetsFillBySockets(t *testing.T) {
 	var eps []endpoint.Endpoint
 	for id := int64(1); id <= 10_000; id++ {
@@ -296,7 +296,7 @@ func TestPlanHangingTargetsFillBySockets(t *testing.T) {
 		// 10,000 checks a minute, 167 a second, each 10 s: 960 sockets hold
 		// under 6 s of instants, about 950 checks.
 		{"no history: whole timeouts", nil, 11},
-		{"quick history: by payload", quick, 2},
+		{"quick history: by checks", quick, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

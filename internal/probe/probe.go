@@ -137,11 +137,12 @@ type Summary struct {
 	BodyBytes int64 `json:"body_bytes"`
 }
 
-// Invoke implements the Lambda handler contract over a shard payload.
+// Invoke implements the Lambda handler contract over a shard payload, plain
+// or compressed (plan.DecodeShard).
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	var sh plan.Shard
-	if err := json.Unmarshal(payload, &sh); err != nil {
-		return nil, fmt.Errorf("decode shard: %w", err)
+	sh, err := plan.DecodeShard(payload)
+	if err != nil {
+		return nil, err
 	}
 	sum, err := h.Run(ctx, &sh, len(payload))
 	if err != nil {

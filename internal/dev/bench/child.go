@@ -279,9 +279,10 @@ func runWatcher(ctx context.Context, cfg ChildConfig, st *store.Store, sink prob
 	var wg sync.WaitGroup
 	dispatch := func(ctx context.Context, h *probe.Handler, span plan.Span) error {
 		for _, sh := range plan.Plan(eps, span, plan.DefaultOptions) {
-			payload, err := json.Marshal(sh)
+			// The payload the fanout would send: compressed when large.
+			payload, err := sh.Encoded()
 			if err != nil {
-				return fmt.Errorf("encode shard: %w", err)
+				return err
 			}
 			wg.Go(func() {
 				// The probe function's timeout: the span, its slowest check

@@ -78,9 +78,10 @@ type SandboxOptions struct {
 	// throttling has been observed to use.
 	Period time.Duration
 	NoFile int // RLIMIT_NOFILE inside the sandbox; default 1,024
-	// GOMAXPROCS for the function; default 2, what a Go function sees in
-	// Lambda (two vCPUs visible at any memory size up to 3,008 MB); negative:
-	// the Go runtime's own choice.
+	// GOMAXPROCS set in the function's environment; default (0) or
+	// negative: not set, as in Lambda, so the function chooses
+	// (app.TuneRuntime: one P below a whole vCPU, where Go itself would see
+	// the two vCPUs Lambda shows at any memory size up to 3,008 MB).
 	GOMAXPROCS int
 	// NoBaseline skips the runs without limits.
 	NoBaseline bool
@@ -140,9 +141,6 @@ func (o *SandboxOptions) defaults() error {
 	}
 	if o.NoFile <= 0 {
 		o.NoFile = lambdaNoFile
-	}
-	if o.GOMAXPROCS == 0 {
-		o.GOMAXPROCS = 2
 	}
 	if len(o.HangTimeouts) == 0 {
 		o.HangTimeouts = []time.Duration{10 * time.Second, 30 * time.Second}
@@ -538,8 +536,8 @@ func onCPU(cpu int) string {
 }
 
 func gomaxprocs(n int) string {
-	if n < 0 {
-		return "(Go's default)"
+	if n <= 0 {
+		return "(the function's choice)"
 	}
 	return strconv.Itoa(n)
 }
@@ -688,11 +686,14 @@ func (e *sandboxEnv) measure(ctx context.Context, i int, run SandboxRun) (Sandbo
 	eps := sandboxEndpoints(e.farmURL, run)
 	start := time.Now().Add(opt.Lead).Truncate(time.Millisecond)
 	span := plan.Span{Start: start, End: start.Add(opt.Window)}
-	shards := plan.Plan(eps, span, plan.Options{MaxChecks: math.MaxInt32, MaxPayloadBytes: plan.DefaultOptions.MaxPayloadBytes})
+	shards := plan.Plan(eps, span, plan.Options{MaxChecks: math.MaxInt32, MaxPayloadBytes: plan.DefaultOptions.MaxPayloadBytes,
+		MaxJSONBytes: plan.DefaultOptions.MaxJSONBytes})
 	if len(shards) != 1 {
 		return row, fmt.Errorf("the planner packed %d shards, want one", len(shards))
 	}
-	payload, err := json.Marshal(shards[0])
+	// The payload the fanout would send, compressed when large, so the
+	// function decodes what it decodes in the fleet.
+	payload, err := shards[0].Encoded()
 	if err != nil {
 		return row, err
 	}
