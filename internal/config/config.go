@@ -60,8 +60,10 @@ type Fanout struct {
 	// WATCHER_DISPATCH_LEAD: a probe is invoked this long before its
 	// shard's first check
 	DispatchLead time.Duration
-	// WATCHER_PROBE_MEMORY_MB: the probes' memory, which the fanout weighs
-	// its own waiting against; 0 (unset): the fanout always waits
+	// WATCHER_PROBE_MEMORY_MB: the probes' memory, which shards are packed
+	// to (its CPU budget) and the fanout weighs its own waiting against;
+	// default infra's probeMemoryMB (cost.NominalProbeMemoryMB), at which
+	// local runs price their probes too
 	ProbeMemoryMB int
 	Plan          plan.Options // WATCHER_SHARD_MAX_CHECKS
 	// WATCHER_RECORD_QUEUE_URL: the spill of the span claim and invocation
@@ -97,13 +99,15 @@ const (
 	DefaultBatchSize    = 500
 	DefaultFlushEvery   = time.Second
 	// A probe whose sink is the record queue sends fewer, fuller messages:
-	// SQS bills a request per 64 KiB of a message, and a flush of 1 s
-	// sends a message per second however few checks it holds. 5 s of a
-	// 10,000-check shard, 834 checks, is one billed request (about 40 bytes
-	// a compressed check); the batch holds 5 s of shards up to 60,000
-	// checks a minute, about 200 KB compressed, within one 256 KiB message.
-	DefaultQueueBatchSize  = 5_000
-	DefaultQueueFlushEvery = 5 * time.Second
+	// SQS bills a request per 64 KiB of a message sent and again received,
+	// and one to delete it (cost.QueueRequests), so a flush of 1 s sends a
+	// message per second however few checks it holds. 15 s of a full
+	// 12,000-check shard, 3,000 checks at about 40 bytes compressed, is one
+	// message of two chunks, five requests; the batch holds 15 s of 40,000
+	// checks a minute, about 400 KB compressed, in two messages. The checks
+	// reach the database up to 15 s later.
+	DefaultQueueBatchSize  = 10_000
+	DefaultQueueFlushEvery = 15 * time.Second
 )
 
 // known lists every WATCHER_* variable any function reads.
@@ -281,14 +285,12 @@ func LoadFanout(env Env, environ []string) (Fanout, error) {
 		SpanOffset:     r.duration("WATCHER_SPAN_OFFSET", DefaultSpanOffset, 0, 50*time.Second),
 		MaxDelay:       r.duration("WATCHER_MAX_DELAY", DefaultMaxDelay, time.Minute, time.Hour),
 		DispatchLead:   r.duration("WATCHER_DISPATCH_LEAD", DefaultDispatchLead, 0, time.Minute),
-		ProbeMemoryMB:  r.int("WATCHER_PROBE_MEMORY_MB", 0, 0, 10_240),
+		ProbeMemoryMB:  r.int("WATCHER_PROBE_MEMORY_MB", cost.NominalProbeMemoryMB, 128, 10_240),
 		Plan:           plan.DefaultOptions,
 		RecordQueueURL: r.str("WATCHER_RECORD_QUEUE_URL", ""),
 	}
 	c.Plan.MaxChecks = r.int("WATCHER_SHARD_MAX_CHECKS", plan.DefaultOptions.MaxChecks, 1, 100_000)
-	if c.ProbeMemoryMB > 0 { // else DefaultOptions' budget, for 512 MB
-		c.Plan.CPUBudget = plan.CPUBudget(c.ProbeMemoryMB, plan.CPUShare)
-	}
+	c.Plan.CPUBudget = plan.CPUBudget(c.ProbeMemoryMB, plan.CPUShare)
 	raw := r.str("WATCHER_PROBES", "")
 	switch raw {
 	case "":

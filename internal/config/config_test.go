@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/store"
 )
@@ -41,7 +42,7 @@ func TestFanoutWeighsTheProbesMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ProbeMemoryMB != 0 || c.Plan.CPUBudget != plan.DefaultOptions.CPUBudget || c.DispatchLead != DefaultDispatchLead {
+	if c.ProbeMemoryMB != cost.NominalProbeMemoryMB || c.Plan.CPUBudget != plan.DefaultOptions.CPUBudget || c.DispatchLead != DefaultDispatchLead {
 		t.Errorf("defaults: probe memory %d, CPU budget %s, lead %s", c.ProbeMemoryMB, c.Plan.CPUBudget, c.DispatchLead)
 	}
 	base["WATCHER_PROBE_MEMORY_MB"], base["WATCHER_DISPATCH_LEAD"] = "128", "1s"

@@ -37,7 +37,7 @@ func ValidArch(arch string) bool { return arch == ARM64 || arch == X86 }
 // Nominal memory sizes price local runs, which have no configured memory, as
 // AWS would bill them: the defaults of infra/cdk.json.
 const (
-	NominalProbeMemoryMB  = 256
+	NominalProbeMemoryMB  = 192
 	NominalFanoutMemoryMB = 256
 )
 

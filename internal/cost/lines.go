@@ -18,10 +18,15 @@ const GB = 1 << 30
 // QueueChunkBytes is the part of a message SQS bills as one request.
 const QueueChunkBytes = 64 << 10
 
-// QueueRequests is what SQS bills for sending one message of n bytes: one
-// request per 64 KiB chunk, at least one.
+// QueueRequests is what SQS bills for one message of n bytes over its
+// life: SQS counts a request per 64 KiB chunk of payload (at least one),
+// for the send and again for the drain's receive, plus the delete once the
+// drain has written it. The receive and the delete are at most that: the
+// Lambda poller receives and deletes up to ten messages a request, so
+// messages that arrive together share chunks and a delete.
 func QueueRequests(n int) int64 {
-	return max(1, (int64(n)+QueueChunkBytes-1)/QueueChunkBytes)
+	chunks := max(1, (int64(n)+QueueChunkBytes-1)/QueueChunkBytes)
+	return 2*chunks + 1
 }
 
 // CheckOverheadBytes is what one check moves over the network besides its

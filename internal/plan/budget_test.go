@@ -381,9 +381,9 @@ func TestEstimate(t *testing.T) {
 }
 
 func TestDefaultBudgets(t *testing.T) {
-	// 256 MB is 0.145 of a vCPU; 75 % of it for a minute is 6.51 s.
-	if got := CPUBudget(cost.NominalProbeMemoryMB, CPUShare); got < 6_505*time.Millisecond || got > 6_515*time.Millisecond {
-		t.Errorf("CPUBudget(256 MB) = %s, want 6.51 s", got)
+	// 192 MB is 0.109 of a vCPU; 85 % of it for a minute is 5.54 s.
+	if got := CPUBudget(cost.NominalProbeMemoryMB, CPUShare); got < 5_530*time.Millisecond || got > 5_540*time.Millisecond {
+		t.Errorf("CPUBudget(192 MB) = %s, want 5.54 s", got)
 	}
 	if got := CPUBudget(MBPerVCPU, 1); got != SpanLength {
 		t.Errorf("CPUBudget of a whole vCPU = %s, want the span", got)

@@ -18,7 +18,9 @@ import (
 // The probe's whole path (the bootstrap under the Runtime Interface
 // Emulator, in a cgroup with a function's CPU quota, GC, the writer and the
 // runtime included; `make bench-sandbox`, 2026-11-30) spent 0.42 to 0.54 ms
-// a plain check with a 2 KB body and an RE2 regex, at 128 to 512 MB.
+// a plain check with a 2 KB body and an RE2 regex at 128 to 512 MB with two
+// Ps, and 0.34 to 0.40 ms at 192 and 256 MB with the runtime fitted to the
+// quota (app.TuneRuntime: one P, GOGC 400).
 //
 // Where they come from (2026-11-28, this project's 2-vCPU development VM, one
 // core, GOMAXPROCS=1, loopback, a fresh connection per check, client CPU by
@@ -35,8 +37,9 @@ import (
 const (
 	// CPUPerCheck is a check's fixed CPU: DNS, a fresh connection, the
 	// request, the response headers, the record and its share of the
-	// write: the sandbox's 0.42-0.54 ms, with a margin.
-	CPUPerCheck = 600 * time.Microsecond
+	// write: the sandbox's 0.34-0.40 ms less the 2 KB body and its search
+	// (0.06 ms by the constants below), with a margin.
+	CPUPerCheck = 400 * time.Microsecond
 	// CPUPerTLS is a TLS handshake with certificate verification.
 	CPUPerTLS = 2 * time.Millisecond
 	// CPUPerBodyKiB is reading one KiB of body.
@@ -62,10 +65,11 @@ const (
 	// CPUShare is the part of its vCPU share a shard is planned to use: a
 	// probe short of CPU starts checks late (its response times stay
 	// true: check reads the kernel's receive stamps). In the sandbox
-	// (make bench-sandbox) 256 MB kept start lateness p99 at 9 ms at 55 %
-	// of its quota, 10.6 ms at 77 % and 14.2 ms at 88 %; 128 MB at 17 ms
-	// at 78 % and 47 ms at 92 %.
-	CPUShare = 0.75
+	// (make bench-sandbox) 192 MB kept start lateness p99 at 9.1 ms at 65 %
+	// of its quota; 256 MB at 8.5-12.5 ms at 75-79 %; with two Ps 128 MB
+	// reached 17 ms at 78 % and 47 ms at 92 %. Planned at 85 % with
+	// CPUPerCheck's margin, a shard uses about 70 %.
+	CPUShare = 0.85
 	// DescriptorLimit is Lambda's RLIMIT_NOFILE.
 	DescriptorLimit = 1024
 	// SocketReserve is what a probe keeps of its descriptors for other than
@@ -84,8 +88,8 @@ func CPUBudget(memoryMB int, share float64) time.Duration {
 }
 
 // DefaultCPUBudget is CPUBudget for the probe's default memory (infra's
-// probeMemoryMB, which local runs are priced at) at CPUShare: 6.5 s a span
-// at 256 MB.
+// probeMemoryMB, which local runs are priced at) at CPUShare: 5.5 s a span
+// at 192 MB.
 var DefaultCPUBudget = CPUBudget(cost.NominalProbeMemoryMB, CPUShare)
 
 // Cost is what one check of an endpoint is expected to take.

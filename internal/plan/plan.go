@@ -155,7 +155,7 @@ type Options struct {
 // the payload bound. It stays small beside a 256 MB probe: decoding a
 // 4 MiB shard of 10,000 endpoints allocated 28 MB and left 12 MB in use.
 var DefaultOptions = Options{
-	MaxChecks:       10000,
+	MaxChecks:       12000,
 	MaxPayloadBytes: 900 << 10,
 	MaxJSONBytes:    4 << 20,
 	CPUBudget:       DefaultCPUBudget,

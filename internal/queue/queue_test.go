@@ -167,8 +167,9 @@ func TestSinkSendsMessages(t *testing.T) {
 }
 
 // TestSinkCountsBilledRequests holds the sink to SQS's billing: each
-// 64 KiB chunk of a message sent is one request; failed sends count
-// nothing, and each count is taken once.
+// 64 KiB chunk of a message is one request sent and one received, and the
+// message one delete; failed sends count nothing, and each count is taken
+// once.
 func TestSinkCountsBilledRequests(t *testing.T) {
 	ctx := context.Background()
 	f := &fakeSQS{failOn: func(n int) bool { return n == 3 }}
@@ -179,13 +180,15 @@ func TestSinkCountsBilledRequests(t *testing.T) {
 	if err := sink.RecordInvocation(ctx, record.Invocation{Function: "probe"}); err != nil {
 		t.Fatal(err)
 	}
-	var wantRequests, wantBytes int64
+	var chunks, wantRequests, wantBytes int64
 	for _, b := range f.bodies { // the sends that succeeded
-		wantRequests += (int64(len(b)) + 65535) / 65536
+		n := (int64(len(b)) + 65535) / 65536
+		chunks += n
+		wantRequests += 2*n + 1
 		wantBytes += int64(len(b))
 	}
-	if len(f.bodies) != 3 || wantRequests <= 3 {
-		t.Fatalf("%d messages in %d chunks: want two large check messages and one invocation", len(f.bodies), wantRequests)
+	if len(f.bodies) != 3 || chunks <= 3 {
+		t.Fatalf("%d messages in %d chunks: want two large check messages and one invocation", len(f.bodies), chunks)
 	}
 	requests, sent := sink.TakeSent()
 	if requests != wantRequests || sent != wantBytes {
@@ -230,21 +233,22 @@ func TestNewFromConfigUsesTheQueueRegion(t *testing.T) {
 	}
 }
 
-// TestSinkPacksAFlushInOneRequest: what a probe's writer sends every 5 s
-// (the queue sink's flush) from a 10,000-check shard, 834 checks as the
-// probe records them on the reference workload, is one message of one
-// billed request; plain, it was four.
-func TestSinkPacksAFlushInOneRequest(t *testing.T) {
+// TestSinkPacksAFlushInOneMessage: what a probe's writer sends every 15 s
+// (the queue sink's flush) from a full 12,000-check shard, 3,000 checks as
+// the probe records them on the reference workload, is one message of two
+// chunks, five billed requests (sent, received, deleted); plain, it was 12
+// messages of 2 chunks, 60 requests.
+func TestSinkPacksAFlushInOneMessage(t *testing.T) {
 	f := &fakeSQS{}
 	sink := newTestSink(t, f)
-	batch := recordtest.Realistic(834, 1)
+	batch := recordtest.Realistic(3000, 1)
 	if n, err := sink.WriteChecks(context.Background(), batch); err != nil || n != len(batch) {
 		t.Fatalf("WriteChecks = %d, %v", n, err)
 	}
 	requests, bytes := sink.TakeSent()
 	t.Logf("%d checks: %d bytes in %d messages, %d billed requests, %.1f bytes a check", len(batch), bytes, len(f.bodies), requests, float64(bytes)/float64(len(batch)))
-	if len(f.bodies) != 1 || requests != 1 {
-		t.Errorf("%d messages, %d billed requests: want one of each", len(f.bodies), requests)
+	if len(f.bodies) != 1 || requests != 5 {
+		t.Errorf("%d messages, %d billed requests: want one message, 5 requests", len(f.bodies), requests)
 	}
 	recordtest.Equal(t, recordtest.DecodeAll(t, f.bodies), batch)
 }
