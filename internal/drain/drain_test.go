@@ -37,7 +37,7 @@ func results(location string, first int64, n int) []record.Check {
 }
 
 // message wraps bodies as the SQS event source delivers them.
-func event(t *testing.T, bodies map[string][]byte) events.SQSEvent {
+func event(t testing.TB, bodies map[string][]byte) events.SQSEvent {
 	t.Helper()
 	ids := make([]string, 0, len(bodies))
 	for id := range bodies {

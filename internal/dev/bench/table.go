@@ -146,7 +146,7 @@ func writeTargets(w io.Writer, r Report) {
 		for _, p := range m.Plans {
 			add(verdict{target: fmt.Sprintf("planner, %s endpoints: one span of %d", p.Name, t.PlanEndpoints), required: "< " + msUnit(t.PlanTime),
 				measured: []string{fmt.Sprintf("%s (%.0f allocations, %d shards)", msUnit(p.Time), p.Allocs, p.Shards)}, met: p.Time < t.PlanTime})
-			add(verdict{target: fmt.Sprintf("planner, %s endpoints: largest shard payload (JSON)", p.Name), required: fmt.Sprintf("<= %d bytes", t.ShardBytes),
+			add(verdict{target: fmt.Sprintf("planner, %s endpoints: largest shard payload (encoded)", p.Name), required: fmt.Sprintf("<= %d bytes", t.ShardBytes),
 				measured: []string{fmt.Sprintf("%d bytes", p.PayloadBytes)}, met: p.PayloadBytes > 0 && p.PayloadBytes <= t.ShardBytes})
 		}
 		if m.CopyRows > 0 {
