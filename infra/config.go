@@ -215,7 +215,7 @@ func Defaults() Config {
 		DrainMemoryMB:             256,
 		MigrateMemoryMB:           256,
 		ShardMaxChecks:            12000,
-		SpanOffset:                Duration(10 * time.Second),
+		SpanOffset:                Duration(5 * time.Second),
 		MaxDelay:                  Duration(2 * time.Minute),
 		MaxCheckTimeout:           Duration(300 * time.Second),
 		LogRetentionDays:          30,

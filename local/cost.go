@@ -101,7 +101,7 @@ cost_by_endpoint, cost_line_items over all history.`,
 	f.IntVar(&top, "top", 10, "most expensive endpoints to list")
 	f.IntSliceVar(&shardSizes, "shard-sizes", []int{500, 1000, 2000, 5000, 10000}, "checks per shard to model")
 	f.IntSliceVar(&memories, "memory", []int{256, 512, 1024}, "probe memory sizes (MB) to model")
-	f.Float64Var(&cpuMS, "cpu-ms-per-check", 1, "CPU per check for the model's load column")
+	f.Float64Var(&cpuMS, "cpu-ms-per-check", float64(plan.CPUPerCheck)/float64(time.Millisecond), "CPU per check for the model's load column (default: the planner's)")
 	nonNegative(f, "since", &since)
 	nonNegative(f, "fleet-size", &fleetSize)
 	positive(f, "top", &top)
@@ -212,7 +212,7 @@ var lineLabels = map[string]string{
 	cost.LineDataOut:        "data out to the Internet",
 	cost.LineQueueRequests:  "record-queue requests",
 	cost.LineLogs:           "CloudWatch Logs ingestion",
-	cost.LineStorage:        "storage, one month kept",
+	cost.LineStorage:        "storage, for the raw retention",
 }
 
 // printLineItems prints every line that grows with checks and the volumes

@@ -159,7 +159,7 @@ func TestCostCommand(t *testing.T) {
 			`10-29s +busy +1 +6 +\$0\.0008571`,
 			`NAT data \(VPC-attached\) +nat_data +\$0\.00007000 +\$0\.01000 +\$5\.256 +\$0\.4380`,
 			`data out to the Internet +data_out +\$0\.000002800 +\$0\.0004000 +\$0\.2102 +\$0\.01752`,
-			`storage, one month kept +storage +\$0\.000002100 +\$0\.0003000 +\$0\.1577 +\$0\.01314`,
+			`storage, for the raw retention +storage +\$0\.000002100 +\$0\.0003000 +\$0\.1577 +\$0\.01314`,
 			`all line items +\$0\.001076 `,
 		} {
 			if !regexp.MustCompile(row).MatchString(out) {
