@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/watcher-dev/watcher/internal/config"
+	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/dev/bench"
 )
 
@@ -135,8 +136,8 @@ Ctrl-C included.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&memory, "memory", "128,256,512,1024,1769", "function memory sizes in MB, comma-separated")
-	f.StringVar(&shards, "shards", "500,2000,5000", "shard sizes in checks per 60 s span, comma-separated")
+	f.StringVar(&memory, "memory", "128,192,256,512,1024,1769", "function memory sizes in MB, comma-separated")
+	f.StringVar(&shards, "shards", "2000,5000,12000", "shard sizes in checks per 60 s span, comma-separated")
 	f.DurationVar(&opt.Window, "window", 45*time.Second, "planned instants measured per run, at the shard's rate (at most 60s)")
 	f.DurationVar(&opt.Lead, "lead", config.DefaultDispatchLead, "how long before the window's first instant the shard is invoked (the fanout's dispatch lead)")
 	f.DurationVar(&opt.Period, "period", 20*time.Millisecond, "CFS period of the CPU quota (Lambda's throttling has been observed at 20ms)")
@@ -145,7 +146,7 @@ Ctrl-C included.`,
 	f.BoolVar(&baseline, "baseline", true, "run each shard size once without limits, for the response-time error it is held to")
 	f.BoolVar(&hang, "hang", true, "run the hanging shards")
 	f.StringVar(&hangTimeouts, "hang-timeouts", "10s,30s", "one hanging run per timeout (also the endpoints' interval), comma-separated")
-	f.IntVar(&opt.HangMemoryMB, "hang-memory", 512, "memory size of the hanging runs, in MB")
+	f.IntVar(&opt.HangMemoryMB, "hang-memory", cost.NominalProbeMemoryMB, "memory size of the hanging runs, in MB (default: the probes')")
 	f.IntVar(&opt.HangChecks, "hang-checks", 0, "checks per span of the hanging shard (default the largest --shards)")
 	f.BoolVar(&pin, "pin", true, "run the function on --sandbox-cpu and everything else on --farm-cpu")
 	f.IntVar(&opt.SandboxCPU, "sandbox-cpu", 1, "core of the function")

@@ -63,8 +63,8 @@ const (
 
 // SandboxOptions configure RunSandbox. Zero values take the defaults.
 type SandboxOptions struct {
-	MemoryMB []int // function memory sizes; default 128, 256, 512, 1024, 1769
-	// Shards are shard sizes in checks per 60 s span; default 500, 2000, 5000.
+	MemoryMB []int // function memory sizes; default 128, 192, 256, 512, 1024, 1769
+	// Shards are shard sizes in checks per 60 s span; default 2000, 5000, 12000.
 	// Each is a shard of fixed-delay endpoints (100 ms, 2 KB, regex
 	// "welcome") every 5 s.
 	Shards []int
@@ -90,7 +90,7 @@ type SandboxOptions struct {
 	// NoHang skips them.
 	HangTimeouts []time.Duration
 	NoHang       bool
-	HangMemoryMB int // default 512
+	HangMemoryMB int // default the probes' (cost.NominalProbeMemoryMB)
 	HangChecks   int // checks per span of the hanging shard; default the largest of Shards
 	// NoPin lets every process run on any core. By default the function
 	// runs on SandboxCPU and everything else this command starts (the
@@ -125,10 +125,10 @@ type SandboxOptions struct {
 
 func (o *SandboxOptions) defaults() error {
 	if len(o.MemoryMB) == 0 {
-		o.MemoryMB = []int{128, 256, 512, 1024, cost.FullVCPUMemoryMB}
+		o.MemoryMB = []int{128, cost.NominalProbeMemoryMB, 256, 512, 1024, cost.FullVCPUMemoryMB}
 	}
 	if len(o.Shards) == 0 {
-		o.Shards = []int{500, 2000, 5000}
+		o.Shards = []int{2000, 5000, plan.DefaultOptions.MaxChecks}
 	}
 	if o.Window <= 0 {
 		o.Window = 45 * time.Second
@@ -146,7 +146,7 @@ func (o *SandboxOptions) defaults() error {
 		o.HangTimeouts = []time.Duration{10 * time.Second, 30 * time.Second}
 	}
 	if o.HangMemoryMB <= 0 {
-		o.HangMemoryMB = 512
+		o.HangMemoryMB = cost.NominalProbeMemoryMB
 	}
 	if o.HangChecks <= 0 {
 		o.HangChecks = slices.Max(o.Shards)
