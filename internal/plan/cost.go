@@ -19,7 +19,7 @@ import (
 // Emulator, in a cgroup with a function's CPU quota, GC, the writer and the
 // runtime included; `make bench-sandbox`, 2026-11-30) spent 0.42 to 0.54 ms
 // a plain check with a 2 KB body and an RE2 regex at 128 to 512 MB with two
-// Ps, and 0.34 to 0.40 ms at 192 and 256 MB with the runtime fitted to the
+// Ps, and 0.34 to 0.42 ms at 192 and 256 MB with the runtime fitted to the
 // quota (app.TuneRuntime: one P, GOGC 400).
 //
 // Where they come from (2026-11-28, this project's 2-vCPU development VM, one
@@ -37,7 +37,7 @@ import (
 const (
 	// CPUPerCheck is a check's fixed CPU: DNS, a fresh connection, the
 	// request, the response headers, the record and its share of the
-	// write: the sandbox's 0.34-0.40 ms less the 2 KB body and its search
+	// write: the sandbox's 0.34-0.42 ms less the 2 KB body and its search
 	// (0.06 ms by the constants below), with a margin.
 	CPUPerCheck = 400 * time.Microsecond
 	// CPUPerTLS is a TLS handshake with certificate verification.
