@@ -72,7 +72,7 @@ func TestSandboxRunsAndTheirShards(t *testing.T) {
 	for _, r := range runs {
 		kinds = append(kinds, r.slug())
 	}
-	want := "baseline-500 sandbox-128mb-500 sandbox-512mb-500 baseline-2000 sandbox-128mb-2000 sandbox-512mb-2000 hang-512mb-2000-10s"
+	want := "baseline-500 sandbox-128mb-500 sandbox-512mb-500 baseline-2000 sandbox-128mb-2000 sandbox-512mb-2000 hang-192mb-2000-10s"
 	if got := strings.Join(kinds, " "); got != want {
 		t.Fatalf("runs %s,\nwant %s", got, want)
 	}
