@@ -12,10 +12,10 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/watcher-dev/watcher/internal/retention"
 	"github.com/watcher-dev/watcher/migrations"
 )
 
@@ -590,54 +590,35 @@ func (c *Config) validateZones() []string {
 	return p
 }
 
-// validate checks each level's form and that a rollup is kept at least as
-// long as what feeds it, where both are given; the migrate function checks
-// the whole again, with the defaults of the levels not given, at cold start.
+// validate checks each level's form, then the whole with the defaults of
+// the levels not given, by the rules the migrate function applies at cold
+// start (internal/retention): a retention synth accepts is one the upkeep
+// runs with.
 func (r Retention) validate() []string {
-	var p []string
-	levels := []struct {
+	var (
+		p   []string
+		got retention.Retention
+	)
+	for _, l := range []struct {
 		name, v string
-		d       time.Duration
-	}{{"raw", r.Raw, 0}, {"minute", r.Minute, 0}, {"hour", r.Hour, 0}, {"day", r.Day, 0}}
-	for i := range levels {
-		l := &levels[i]
+		d       *time.Duration
+	}{{"raw", r.Raw, &got.Raw}, {"minute", r.Minute, &got.Minute}, {"hour", r.Hour, &got.Hour}, {"day", r.Day, &got.Day}} {
 		if l.v == "" {
 			continue
 		}
-		d, err := parseDays(l.v)
-		switch {
-		case err != nil:
-			p = append(p, fmt.Sprintf("retention.%s: %q is not whole days (14d) or a duration (36h)", l.name, l.v))
-		case d < 24*time.Hour:
-			p = append(p, fmt.Sprintf("retention.%s: %q is below one day", l.name, l.v))
-		default:
-			l.d = d
+		d, err := retention.ParseDays(l.v)
+		if err != nil {
+			p = append(p, fmt.Sprintf("retention.%s: %v", l.name, err))
+			continue
 		}
+		*l.d = d
 	}
-	for _, pair := range [][2]int{{0, 2}, {2, 3}} { // raw feeds hour, hour feeds day
-		lo, hi := levels[pair[0]], levels[pair[1]]
-		if lo.d > 0 && hi.d > 0 && hi.d < lo.d {
-			p = append(p, fmt.Sprintf("retention.%s: %s is shorter than retention.%s %s, which feeds it", hi.name, hi.v, lo.name, lo.v))
+	if len(p) == 0 {
+		if err := got.WithDefaults().Validate(); err != nil {
+			p = append(p, err.Error()+" (the levels not given keep their defaults)")
 		}
 	}
 	return p
-}
-
-// parseDays reads whole days ("14d" or "14") or a Go duration ("36h"), as
-// the migrate function does (WATCHER_RETENTION_*).
-func parseDays(s string) (time.Duration, error) {
-	t := strings.TrimSpace(s)
-	if n, err := strconv.Atoi(strings.TrimSuffix(t, "d")); err == nil {
-		if n <= 0 {
-			return 0, errors.New("not positive")
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(t)
-	if err != nil || d <= 0 {
-		return 0, errors.New("not a positive duration")
-	}
-	return d, nil
 }
 
 // env is the migrate function's WATCHER_RETENTION_* variables, those set.

@@ -108,9 +108,14 @@ func TestLoadConfig(t *testing.T) {
 			want: func(c *Config) { c.Retention = Retention{Raw: "7d", Minute: "36h", Day: " 3650 "} }},
 		{name: "bad retention", ctx: map[string]any{"retention": `{"week":"1d"}`},
 			wantErr: []string{`retention: unknown field "week"`}},
-		{name: "bad retention values", ctx: map[string]any{"retention": `{"raw":"2 weeks","minute":"12h","hour":"10d","day":"5d"}`},
-			wantErr: []string{`retention.raw: "2 weeks" is not whole days`, `retention.minute: "12h" is below one day`,
-				"retention.day: 5d is shorter than retention.hour 10d"}},
+		{name: "bad retention form", ctx: map[string]any{"retention": `{"raw":"2 weeks","day":"0d"}`},
+			wantErr: []string{`retention.raw: "2 weeks": not days (14d) or a duration (36h)`, `retention.day: "0d": must be positive`}},
+		{name: "bad retention values", ctx: map[string]any{"retention": `{"minute":"12h","hour":"10d","day":"5d"}`},
+			wantErr: []string{"minute retention 12h0m0s is below one day", "day retention 5d is shorter than the hour retention 10d that feeds it"}},
+		// The migrate function would refuse it at cold start, with the
+		// hourly rollups' default of 395 days: so does synth.
+		{name: "raw beyond the default hourly retention", ctx: map[string]any{"retention": `{"raw":"400d"}`},
+			wantErr: []string{"hour retention 395d is shorter than the raw retention 400d that feeds it (the levels not given keep their defaults)"}},
 		{name: "external database, defaults filled", ctx: ext(), want: func(c *Config) { c.Database = external }},
 		{name: "external database with peering", ctx: ext("port", 33333.0, "name", "tsdb", "peerCidr", "10.50.0.0/16",
 			"peeringConnectionId", "pcx-0a1b2c3d4e5f60718", "routeTableIds", []any{"rtb-0a1b2c3d4e5f60718"}),

@@ -59,7 +59,7 @@ type watcherFunction struct {
 func newFunction(scope constructs.Construct, id string, cfg *Config, s fnSpec) *watcherFunction {
 	lg := awslogs.NewLogGroup(scope, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
 		LogGroupName:  jsii.String("/aws/lambda/" + s.Name),
-		Retention:     retention(cfg.LogRetentionDays),
+		Retention:     logRetention(cfg.LogRetentionDays),
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 	// Not the AWS managed execution roles: they allow writing to any log
@@ -132,8 +132,8 @@ func newFunction(scope constructs.Construct, id string, cfg *Config, s fnSpec) *
 	return w
 }
 
-// retention maps days to the CDK enum; Config.validate admits only these.
-func retention(days int) awslogs.RetentionDays {
+// logRetention maps days to the CDK enum; Config.validate admits only these.
+func logRetention(days int) awslogs.RetentionDays {
 	return map[int]awslogs.RetentionDays{
 		1: awslogs.RetentionDays_ONE_DAY, 3: awslogs.RetentionDays_THREE_DAYS, 5: awslogs.RetentionDays_FIVE_DAYS,
 		7: awslogs.RetentionDays_ONE_WEEK, 14: awslogs.RetentionDays_TWO_WEEKS, 30: awslogs.RetentionDays_ONE_MONTH,

@@ -447,7 +447,7 @@ func (h *homeStack) network(cfg *Config) {
 		functions = awsec2.SubnetType_PRIVATE_ISOLATED
 	}
 	flowLogs := awslogs.NewLogGroup(stack, jsii.String("FlowLogs"), &awslogs.LogGroupProps{
-		Retention:     retention(cfg.LogRetentionDays),
+		Retention:     logRetention(cfg.LogRetentionDays),
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
 	// Named zones, where RDS Proxy is offered (Config.validateZones);

@@ -29,7 +29,7 @@ type kept struct {
 }
 
 // relations lists what r keeps, raw checks first.
-func (r Retention) relations() []kept {
+func relations(r Retention) []kept {
 	return []kept{{"checks", "planned_at", r.Raw}, {"checks_minute", "bucket", r.Minute},
 		{"checks_hour", "bucket", r.Hour}, {"checks_day", "bucket", r.Day}}
 }
@@ -154,7 +154,7 @@ func (s *Store) refreshAggregates(ctx context.Context, through time.Time) error 
 
 // retainPartitions drops whole partitions past retention.
 func (s *Store) retainPartitions(ctx context.Context, r Retention, now time.Time, res *MaintainResult) error {
-	for _, t := range r.relations() {
+	for _, t := range relations(r) {
 		var n int
 		if err := s.pool.QueryRow(ctx, "SELECT watcher_drop_partitions($1, $2, $3)", t.name, t.col, now.Add(-t.keep)).Scan(&n); err != nil {
 			return fmt.Errorf("apply retention to %s: %w", t.name, err)
@@ -174,7 +174,7 @@ func (s *Store) retainTimescale(ctx context.Context, r Retention, now time.Time,
 		now.Add(-compressAfter)).Scan(&res.ChunksCompressed); err != nil {
 		return fmt.Errorf("compress checks chunks: %w", err)
 	}
-	for _, rel := range r.relations() {
+	for _, rel := range relations(r) {
 		// The server's retention policy says the same from now on.
 		if _, err := s.pool.Exec(ctx, `
 			SELECT alter_job(j.job_id, config => jsonb_set(j.config, '{drop_after}', to_jsonb($2::interval::text)))
