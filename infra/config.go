@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/retention"
 	"github.com/watcher-dev/watcher/migrations"
 )
 
@@ -592,12 +591,12 @@ func (c *Config) validateZones() []string {
 
 // validate checks each level's form, then the whole with the defaults of
 // the levels not given, by the rules the migrate function applies at cold
-// start (internal/retention): a retention synth accepts is one the upkeep
+// start (migrations.Retention): a retention synth accepts is one the upkeep
 // runs with.
 func (r Retention) validate() []string {
 	var (
 		p   []string
-		got retention.Retention
+		got migrations.Retention
 	)
 	for _, l := range []struct {
 		name, v string
@@ -606,7 +605,7 @@ func (r Retention) validate() []string {
 		if l.v == "" {
 			continue
 		}
-		d, err := retention.ParseDays(l.v)
+		d, err := migrations.ParseDays(l.v)
 		if err != nil {
 			p = append(p, fmt.Sprintf("retention.%s: %v", l.name, err))
 			continue

@@ -12,9 +12,9 @@ var FS embed.FS
 
 // The application roles, created and granted their privileges by
 // internal/migrator. The CDK app grants IAM rds-db:connect as these users and
-// puts them in the functions' DATABASE_URL, so the names are shared from here:
-// this package is outside internal/ and imports only embed, so the CDK app
-// does not link the migrator (nor pgx) to know them.
+// puts them in the functions' DATABASE_URL, so the names are shared from
+// here: this package is outside internal/ and imports only the standard
+// library, so the CDK app does not link the migrator (nor pgx) to know them.
 const (
 	// RoleFanout reads endpoints, claims spans and records invocations.
 	RoleFanout = "watcher_fanout"

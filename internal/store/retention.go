@@ -3,25 +3,25 @@ package store
 import (
 	"time"
 
-	"github.com/watcher-dev/watcher/internal/retention"
+	"github.com/watcher-dev/watcher/migrations"
 )
 
-// The retention types and rules live in internal/retention, which infra
-// shares; these names keep the store's callers as they were.
-type Retention = retention.Retention
+// The retention types and rules live in the migrations package, which the
+// CDK app shares; these names keep the store's callers as they were.
+type Retention = migrations.Retention
 
 // Day is the unit retention is given in.
-const Day = retention.Day
+const Day = migrations.Day
 
-// DefaultRetention is retention.Default.
-var DefaultRetention = retention.Default
+// DefaultRetention is migrations.DefaultRetention.
+var DefaultRetention = migrations.DefaultRetention
 
 // maintainLag is how long after a bucket ends the upkeep waits before
 // rolling it up, so that checks still in flight land first.
-const maintainLag = retention.MaintainLag
+const maintainLag = migrations.MaintainLag
 
-// ParseDays reads whole days ("14d") or a Go duration: retention.ParseDays.
-func ParseDays(s string) (time.Duration, error) { return retention.ParseDays(s) }
+// ParseDays reads whole days ("14d") or a Go duration: migrations.ParseDays.
+func ParseDays(s string) (time.Duration, error) { return migrations.ParseDays(s) }
 
 // FormatDays prints a retention in days where it is whole days.
-func FormatDays(d time.Duration) string { return retention.FormatDays(d) }
+func FormatDays(d time.Duration) string { return migrations.FormatDays(d) }

@@ -1,8 +1,11 @@
-// Package retention is how long each level of a check's history is kept:
-// the defaults, their validation and the form they are given in. It has no
-// dependencies, so that the upkeep (internal/store) and the deployment's
-// synth (infra) refuse the same retentions with the same words.
-package retention
+package migrations
+
+// How long each level of a check's history is kept: the defaults, their
+// validation and the form they are given in. They are here, outside
+// internal/ and with no dependencies, for the reason the role names are: the
+// upkeep (internal/store) and the CDK app's synth (infra) refuse the same
+// retentions with the same words, and the CDK app links nothing under
+// internal/.
 
 import (
 	"cmp"
@@ -25,17 +28,17 @@ type Retention struct {
 	Day    time.Duration // checks_day
 }
 
-// Default: raw checks a week (what a check costs in storage grows with
+// DefaultRetention: raw checks a week (what a check costs in storage grows with
 // this, and past the minute rollups' two days raw checks serve only a look
 // at single checks: README, Cost); minute rollups two days (they serve
 // reports of a few hours, and a minute rollup row is larger than a check at
 // intervals of a minute); hourly rollups 13 months (a year-on-year
 // comparison); daily rollups five years.
-var Default = Retention{Raw: 7 * Day, Minute: 2 * Day, Hour: 395 * Day, Day: 5 * 365 * Day}
+var DefaultRetention = Retention{Raw: 7 * Day, Minute: 2 * Day, Hour: 395 * Day, Day: 5 * 365 * Day}
 
-// WithDefaults fills zero fields from Default.
+// WithDefaults fills zero fields from DefaultRetention.
 func (r Retention) WithDefaults() Retention {
-	d := Default
+	d := DefaultRetention
 	return Retention{Raw: cmp.Or(r.Raw, d.Raw), Minute: cmp.Or(r.Minute, d.Minute), Hour: cmp.Or(r.Hour, d.Hour), Day: cmp.Or(r.Day, d.Day)}
 }
 
