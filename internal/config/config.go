@@ -92,10 +92,10 @@ type Probe struct {
 // Defaults.
 const (
 	// DefaultSpanOffset absorbs the usual delay of the scheduled event
-	// (EventBridge Scheduler, no flexible window: about a second) and the
-	// fanout's work before its first dispatch (0.1 to 0.2 s of planning and
-	// invoking in a local run of 10,000 endpoints), with the dispatch lead
-	// on top. Whoever waits out the rest each minute is billed for it, the
+	// (EventBridge Scheduler without a flexible window; not measured here)
+	// and the fanout's work before its first dispatch (0.1 to 0.2 s of
+	// planning and invoking in a local run of 10,000 endpoints), with the
+	// dispatch lead on top. Whoever waits out the rest each minute is billed for it, the
 	// fanout or the first probe: at 10 s that was 8 s of a 192 MB probe a
 	// minute, 11 % of what a fleet of 10,000 URLs at 60 s paid for compute.
 	// An event or a fanout later than this starts the first checks late,

@@ -61,7 +61,7 @@ const (
 // Budgets of a probe function, from what Lambda gives it.
 const (
 	// MBPerVCPU is Lambda's rule: a function gets memory/1,769 MB of a vCPU.
-	MBPerVCPU = 1769
+	MBPerVCPU = cost.FullVCPUMemoryMB
 	// CPUShare is the part of its vCPU share a shard is planned to use: a
 	// probe short of CPU starts checks late (its response times stay
 	// true: check reads the kernel's receive stamps). In the sandbox

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/dev/recordtest"
 	"github.com/watcher-dev/watcher/internal/record"
 )
@@ -479,7 +480,7 @@ func TestRealisticChecksPerBilledRequest(t *testing.T) {
 			}
 			for _, m := range msgs {
 				bytes += len(m.Body)
-				requests += 2*((len(m.Body)+65535)/65536) + 1
+				requests += int(cost.QueueRequests(len(m.Body)))
 				messages++
 				n += m.Count
 			}
