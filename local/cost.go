@@ -128,9 +128,14 @@ func printCost(w io.Writer, r *cost.Report, cpuMS float64) error {
 	if r.Unpriced > 0 {
 		unpriced = fmt.Sprintf(" (%d without a recorded cost: memory unknown)", r.Unpriced)
 	}
-	p("  invocations         fanout %d, probe %d%s\n", r.Invocations[cost.FunctionFanout], r.Invocations[cost.FunctionProbe], unpriced)
+	drains, drainUSD := "", ""
+	if n := r.Invocations[cost.FunctionDrain]; n > 0 {
+		drains, drainUSD = fmt.Sprintf(", drain %d", n), ", drain "+usd(r.CostByFunction[cost.FunctionDrain])
+	}
+	p("  invocations         fanout %d, probe %d%s%s\n", r.Invocations[cost.FunctionFanout], r.Invocations[cost.FunctionProbe], drains, unpriced)
 	p("  GB-seconds          %.1f\n", r.GBSeconds)
-	p("  cost                %s (fanout %s, probes %s)\n", usd(r.CostUSD), usd(r.CostByFunction[cost.FunctionFanout]), usd(r.CostByFunction[cost.FunctionProbe]))
+	p("  cost                %s (fanout %s, probes %s%s)\n", usd(r.CostUSD), usd(r.CostByFunction[cost.FunctionFanout]),
+		usd(r.CostByFunction[cost.FunctionProbe]), drainUSD)
 	p("  per 1,000 checks    %s\n", usd(r.CostPer1000Checks))
 	p("  per URL-month       %s for this fleet's mix of intervals (variable part)\n", usd(r.FleetPerURLMonth))
 	p("  fixed               %s a month (%s) over %s URLs: %s per URL-month\n",
@@ -156,6 +161,9 @@ func printCost(w io.Writer, r *cost.Report, cpuMS float64) error {
 	p("\nBy location (probes plus their share of the fanout by checks")
 	if r.UnallocatedUSD > 0 {
 		p("; %s of fanout in spans without checks is in no location", usd(r.UnallocatedUSD))
+	}
+	if u := r.CostByFunction[cost.FunctionDrain]; u > 0 {
+		p("; the drain's %s, writing the checks of every location, is in none", usd(u))
 	}
 	p(")\n\n")
 	tw = table(w)

@@ -10,7 +10,9 @@ import (
 
 	"github.com/watcher-dev/watcher/internal/app"
 	"github.com/watcher-dev/watcher/internal/config"
+	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/drain"
+	"github.com/watcher-dev/watcher/internal/meter"
 	"github.com/watcher-dev/watcher/internal/store"
 )
 
@@ -25,5 +27,7 @@ func main() {
 	app.ExitOn(log, "aws configuration", err)
 	st, err := app.OpenStore(ctx, aws, cfg, store.WithLogger(log))
 	app.ExitOn(log, "database", err)
-	lambda.Start(drain.New(st, log))
+	mc := app.Meter(cfg, cost.NominalDrainMemoryMB)
+	mc.Function = cost.FunctionDrain
+	lambda.Start(drain.New(st, log, meter.New(mc, st, log)))
 }

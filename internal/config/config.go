@@ -109,12 +109,13 @@ const (
 	DefaultFlushEvery   = time.Second
 	// A probe whose sink is the record queue sends fewer, fuller messages:
 	// SQS bills a request per 64 KiB of a message sent and again received,
-	// and one to delete it (cost.QueueRequests), so a flush of 1 s sends a
-	// message per second however few checks it holds. 15 s of a full
-	// 12,000-check shard, 3,000 checks at about 40 bytes compressed, is one
-	// message of two chunks, five requests; the batch holds 15 s of 40,000
-	// checks a minute, about 400 KB compressed, in two messages. The checks
-	// reach the database up to 15 s later.
+	// and one to delete it (cost.QueueChunks, cost.QueueDrainRequests), so a
+	// flush of 1 s sends a message per second however few checks it holds.
+	// 15 s of a full 16,000-check shard, 4,000 checks at about 40 bytes
+	// compressed, is one message of three chunks, seven requests in all;
+	// the batch holds 15 s of 40,000 checks a minute, about 400 KB
+	// compressed, in two messages. The checks reach the database up to 15 s
+	// later.
 	DefaultQueueBatchSize  = 10_000
 	DefaultQueueFlushEvery = 15 * time.Second
 )

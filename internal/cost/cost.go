@@ -39,6 +39,7 @@ func ValidArch(arch string) bool { return arch == ARM64 || arch == X86 }
 const (
 	NominalProbeMemoryMB  = 192
 	NominalFanoutMemoryMB = 256
+	NominalDrainMemoryMB  = 256
 )
 
 // Month is the length of a billing month in AWS's calculators: 730 hours.

@@ -18,15 +18,26 @@ const GB = 1 << 30
 // QueueChunkBytes is the part of a message SQS bills as one request.
 const QueueChunkBytes = 64 << 10
 
-// QueueRequests is what SQS bills for one message of n bytes over its
-// life: SQS counts a request per 64 KiB chunk of payload (at least one),
-// for the send and again for the drain's receive, plus the delete once the
-// drain has written it. The receive and the delete are at most that: the
-// Lambda poller receives and deletes up to ten messages a request, so
-// messages that arrive together share chunks and a delete.
-func QueueRequests(n int) int64 {
-	chunks := max(1, (int64(n)+QueueChunkBytes-1)/QueueChunkBytes)
-	return 2*chunks + 1
+// QueueChunks is what SQS bills for one call that moves n bytes of
+// message payload, a send or a receive: a request per 64 KiB chunk, at
+// least one. The sender counts its SendMessage; the drain counts the rest of
+// a message's life (QueueDrainRequests).
+func QueueChunks(n int64) int64 {
+	return max(1, (n+QueueChunkBytes-1)/QueueChunkBytes)
+}
+
+// QueueDeleteBatch is how many messages one DeleteMessageBatch request
+// deletes at most.
+const QueueDeleteBatch = 10
+
+// QueueDrainRequests is what SQS bills for the drain's side of one batch:
+// the Lambda poller receives the batch's messages (bytes of payload in all)
+// in one ReceiveMessage, billed by the chunks of that payload, and deletes
+// the written ones (written messages) ten a DeleteMessageBatch request. A
+// batch is one receive when it is at most ten messages and the event source
+// has no batching window, as infra configures it.
+func QueueDrainRequests(bytes int64, written int) int64 {
+	return QueueChunks(bytes) + (int64(written)+QueueDeleteBatch-1)/QueueDeleteBatch
 }
 
 // CheckOverheadBytes is what one check moves over the network besides its
@@ -91,7 +102,7 @@ type Usage struct {
 	VPC           bool  // NetBytes pass a NAT gateway, which bills them
 	NetBytes      int64 // what it moved over the network: a probe's checks, a fanout's payloads
 	SentBytes     int64 // what it sent to the Internet (a probe's checks; a fanout sends none)
-	QueueRequests int64 // record-queue requests (64 KiB chunks) it sent
+	QueueRequests int64 // record-queue requests billed for it (64 KiB chunks): a sender's sends, the drain's receives and deletes
 	LogBytes      int64 // what it logged, Lambda's own lines included
 	StorageBytes  int64 // what its stored checks take in the database
 	// StorageKept is how long the stored checks are kept (the raw

@@ -74,11 +74,22 @@ func TestPriceLinesByHand(t *testing.T) {
 
 func TestQueueRequestsPerChunk(t *testing.T) {
 	for _, tt := range []struct {
-		bytes int
+		bytes int64
 		want  int64
-	}{{0, 3}, {1, 3}, {65536, 3}, {65537, 5}, {256 * 1024, 9}} { // sent and received per chunk, deleted once
-		if got := QueueRequests(tt.bytes); got != tt.want {
-			t.Errorf("QueueRequests(%d) = %d, want %d", tt.bytes, got, tt.want)
+	}{{0, 1}, {1, 1}, {65536, 1}, {65537, 2}, {256 * 1024, 4}} {
+		if got := QueueChunks(tt.bytes); got != tt.want {
+			t.Errorf("QueueChunks(%d) = %d, want %d", tt.bytes, got, tt.want)
+		}
+	}
+	// The drain's side: one receive of the batch's payload, one delete per
+	// ten written messages, none when nothing was written.
+	for _, tt := range []struct {
+		bytes   int64
+		written int
+		want    int64
+	}{{100, 1, 2}, {10 * 256 << 10, 10, 41}, {70_000, 0, 2}, {1000, 11, 3}} {
+		if got := QueueDrainRequests(tt.bytes, tt.written); got != tt.want {
+			t.Errorf("QueueDrainRequests(%d, %d) = %d, want %d", tt.bytes, tt.written, got, tt.want)
 		}
 	}
 }

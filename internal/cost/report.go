@@ -15,6 +15,9 @@ const SpanLength = time.Minute
 const (
 	FunctionFanout = "fanout"
 	FunctionProbe  = "probe"
+	// FunctionDrain's invocations count in the totals, the unit prices and
+	// the line items, and in no location: it writes the checks of all.
+	FunctionDrain = "drain"
 )
 
 // SpanCost sums the recorded invocations of one function at one location

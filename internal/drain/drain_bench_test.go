@@ -31,7 +31,7 @@ func BenchmarkDrainBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	h := New(st, quiet())
+	h := New(st, quiet(), nil)
 	const perMessage, messages = 3000, 10
 	checks := recordtest.Realistic(perMessage*messages, 1)
 	var (

@@ -12,7 +12,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
+	"github.com/watcher-dev/watcher/internal/meter"
 	"github.com/watcher-dev/watcher/internal/queue"
 	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
@@ -98,7 +100,7 @@ func TestHandle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	h := New(st, quiet())
+	h := New(st, quiet(), nil)
 	shard, span := 2, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	inv := record.Invocation{Function: "probe", Location: "intranet-a", Region: "eu-west-1", MemoryMB: 512, Shard: &shard,
 		SpanStart: &span, StartedAt: time.Date(2026, 3, 1, 11, 59, 50, 0, time.UTC),
@@ -160,7 +162,7 @@ func TestHandleDatabaseDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close() // every write now fails
-	h := New(st, quiet())
+	h := New(st, quiet(), nil)
 	resp, sum := h.Handle(ctx, event(t, map[string][]byte{
 		"m1": encode(t, results("home", 1, 5)),
 		"m2": encode(t, results("home", 6, 5)),
@@ -187,7 +189,7 @@ func TestInvokeFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := New(st, quiet()).Invoke(ctx, fixture)
+	out, err := New(st, quiet(), nil).Invoke(ctx, fixture)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +211,58 @@ func TestInvokeFixture(t *testing.T) {
 	if len(stored) != 2 {
 		t.Errorf("%d rows from the fixture, want 2: %s", len(stored), fmt.Sprint(stored))
 	}
-	if _, err := New(st, quiet()).Invoke(ctx, []byte("[")); err == nil {
+	if _, err := New(st, quiet(), nil).Invoke(ctx, []byte("[")); err == nil {
 		t.Error("Invoke accepted a payload that is not an SQS event")
+	}
+}
+
+// TestHandleMetersItsInvocation: with a meter, each batch records the
+// drain's own invocation, priced at its memory, with the queue requests of
+// its side of the batch (one receive of the batch's chunks, one delete for
+// up to ten written messages) and no storage (the probes priced their
+// checks); a message it could not write is not deleted, and is named.
+func TestHandleMetersItsInvocation(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, pgtest.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m := meter.New(meter.Config{Function: cost.FunctionDrain, Region: "eu-west-1", Arch: cost.ARM64, MemoryMB: 256}, st, quiet())
+	h := New(st, quiet(), m)
+	bodies := map[string][]byte{
+		"a": encode(t, results("us-east-1", 1, 3000)),
+		"b": encode(t, results("us-east-1", 5001, 3000)),
+		"c": []byte("not json"),
+	}
+	var bytes int64
+	for _, b := range bodies {
+		bytes += int64(len(b))
+	}
+	before := time.Now()
+	if _, sum := h.Handle(ctx, event(t, bodies)); sum.Inserted != 6000 || sum.Failed != 1 {
+		t.Fatalf("summary %+v, want 6,000 checks inserted and one message failed", sum)
+	}
+	invs, err := st.Invocations(ctx, before.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drains []record.Invocation
+	for _, inv := range invs {
+		if inv.Function == cost.FunctionDrain {
+			drains = append(drains, inv)
+		}
+	}
+	if len(drains) != 1 {
+		t.Fatalf("%d drain invocations recorded, want 1: %+v", len(drains), invs)
+	}
+	inv := drains[0]
+	span := inv.StartedAt.UTC().Truncate(time.Minute)
+	wantRequests := (bytes+65535)/65536 + 1
+	if inv.SpanStart == nil || !inv.SpanStart.Equal(span) || inv.MemoryMB != 256 || inv.Duration <= 0 ||
+		inv.QueueRequests != wantRequests || inv.QueueBytes != bytes || inv.ChecksDone != 0 || inv.StorageBytes != 0 ||
+		inv.CostUSD == nil || *inv.CostUSD <= 0 || inv.QueueUSD <= 0 || inv.Error != "1 of 3 messages not written" {
+		t.Errorf("drain invocation %+v (span %v); want span %v, %d queue requests for %d bytes, priced, no storage",
+			inv, inv.SpanStart, span, wantRequests, bytes)
 	}
 }

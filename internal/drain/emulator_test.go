@@ -69,7 +69,7 @@ func TestQueueToDatabaseRedelivered(t *testing.T) {
 		}
 	}
 
-	h := New(st, quiet())
+	h := New(st, quiet(), nil)
 	first := drainAll(ctx, t, api, *q.QueueUrl, h, false)
 	second := drainAll(ctx, t, api, *q.QueueUrl, h, true)
 	if first.Messages < 4 || second.Messages != first.Messages {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/emf"
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/meter"
@@ -150,7 +151,7 @@ func New(cfg Config, st Store, inv Invoker, log *slog.Logger, clock Clock) *Hand
 	if cfg.Plan.MaxChecks <= 0 {
 		cfg.Plan = plan.DefaultOptions
 	}
-	cfg.Meter.Function = "fanout"
+	cfg.Meter.Function = cost.FunctionFanout
 	if cfg.Spill != nil {
 		cfg.Meter.Spill = cfg.Spill
 	}

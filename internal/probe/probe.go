@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/watcher-dev/watcher/internal/check"
+	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/emf"
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/meter"
@@ -82,7 +83,7 @@ func (c *Config) defaults() {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 10_000
 	}
-	c.Meter.Function = "probe"
+	c.Meter.Function = cost.FunctionProbe
 }
 
 // Handler runs shards. One Handler serves every invocation of a warm function.

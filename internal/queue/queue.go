@@ -125,7 +125,7 @@ func (s *Sink) send(ctx context.Context, body []byte) error {
 		MessageBody: aws.String(string(body)),
 	})
 	if err == nil {
-		s.requests.Add(cost.QueueRequests(len(body)))
+		s.requests.Add(cost.QueueChunks(int64(len(body))))
 		s.bytes.Add(int64(len(body)))
 	}
 	return err

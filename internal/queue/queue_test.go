@@ -166,10 +166,10 @@ func TestSinkSendsMessages(t *testing.T) {
 	})
 }
 
-// TestSinkCountsBilledRequests holds the sink to SQS's billing: each
-// 64 KiB chunk of a message is one request sent and one received, and the
-// message one delete; failed sends count nothing, and each count is taken
-// once.
+// TestSinkCountsBilledRequests holds the sink to SQS's billing of a send:
+// each 64 KiB chunk of a message is one request (the drain counts the
+// receive and the delete); failed sends count nothing, and each count is
+// taken once.
 func TestSinkCountsBilledRequests(t *testing.T) {
 	ctx := context.Background()
 	f := &fakeSQS{failOn: func(n int) bool { return n == 3 }}
@@ -184,7 +184,7 @@ func TestSinkCountsBilledRequests(t *testing.T) {
 	for _, b := range f.bodies { // the sends that succeeded
 		n := (int64(len(b)) + 65535) / 65536
 		chunks += n
-		wantRequests += 2*n + 1
+		wantRequests += n
 		wantBytes += int64(len(b))
 	}
 	if len(f.bodies) != 3 || chunks <= 3 {
@@ -234,21 +234,21 @@ func TestNewFromConfigUsesTheQueueRegion(t *testing.T) {
 }
 
 // TestSinkPacksAFlushInOneMessage: what a probe's writer sends every 15 s
-// (the queue sink's flush) from a full 12,000-check shard, 3,000 checks as
-// the probe records them on the reference workload, is one message of two
-// chunks, five billed requests (sent, received, deleted); plain, it was 12
-// messages of 2 chunks, 60 requests.
+// (the queue sink's flush) from a full 16,000-check shard, 4,000 checks as
+// the probe records them on the reference workload, is one message of three
+// chunks: three billed requests to send it (and as many, plus a delete, for
+// the drain); as plain JSON (263 bytes a check) it would take 16 chunks.
 func TestSinkPacksAFlushInOneMessage(t *testing.T) {
 	f := &fakeSQS{}
 	sink := newTestSink(t, f)
-	batch := recordtest.Realistic(3000, 1)
+	batch := recordtest.Realistic(4000, 1)
 	if n, err := sink.WriteChecks(context.Background(), batch); err != nil || n != len(batch) {
 		t.Fatalf("WriteChecks = %d, %v", n, err)
 	}
 	requests, bytes := sink.TakeSent()
 	t.Logf("%d checks: %d bytes in %d messages, %d billed requests, %.1f bytes a check", len(batch), bytes, len(f.bodies), requests, float64(bytes)/float64(len(batch)))
-	if len(f.bodies) != 1 || requests != 5 {
-		t.Errorf("%d messages, %d billed requests: want one message, 5 requests", len(f.bodies), requests)
+	if len(f.bodies) != 1 || requests != 3 {
+		t.Errorf("%d messages, %d billed requests: want one message, 3 requests", len(f.bodies), requests)
 	}
 	recordtest.Equal(t, recordtest.DecodeAll(t, f.bodies), batch)
 }

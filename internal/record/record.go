@@ -108,7 +108,7 @@ type Invocation struct {
 	VPC           bool          // what it moves over the network (NetBytes) passes a NAT gateway
 	NetBytes      int64         // a probe's checks, both ways (bodies plus an estimate per check); a fanout's shard payloads
 	SentBytes     int64         // sent to the Internet: a probe's checks (an estimate per check); none for a fanout
-	QueueRequests int64         // record-queue requests sent, in billed 64 KiB chunks
+	QueueRequests int64         // record-queue requests billed for it, in 64 KiB chunks: a sender's sends, the drain's receives and deletes
 	QueueBytes    int64         // record-queue message bytes sent
 	LogBytes      int64         // bytes logged: its logger, its EMF line and Lambda's own lines
 	StorageBytes  int64         // what the checks it wrote take in the database

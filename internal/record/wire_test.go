@@ -480,7 +480,9 @@ func TestRealisticChecksPerBilledRequest(t *testing.T) {
 			}
 			for _, m := range msgs {
 				bytes += len(m.Body)
-				requests += int(cost.QueueRequests(len(m.Body)))
+				// A message's whole life: sent, then received and deleted
+				// alone, the most the drain's side costs.
+				requests += int(cost.QueueChunks(int64(len(m.Body))) + cost.QueueDrainRequests(int64(len(m.Body)), 1))
 				messages++
 				n += m.Count
 			}

@@ -88,6 +88,11 @@ func costFixture(t *testing.T, s *store.Store) (a, b, c int64) {
 			return i
 		}(),
 		inv(cost.FunctionProbe, "eu", costSpan1, 2, 0.0003),
+		func() record.Invocation { // the drain: in the total, in no location
+			i := inv(cost.FunctionDrain, "", costSpan1, 0, 0.00002)
+			i.QueueRequests, i.QueueBytes, i.QueueUSD = 3, 3000, 0.0000012
+			return i
+		}(),
 		inv(cost.FunctionFanout, "", s2, 0, 0.0001), inv(cost.FunctionProbe, "home", s2, 13, 0.0006),
 		inv(cost.FunctionFanout, "", s3, 0, 0.00005),
 		// Without a recorded cost: counted as unpriced, costs nothing.
@@ -133,6 +138,7 @@ func TestCostReportAllocatesByHand(t *testing.T) {
 	// Span 1's fanout is shared 13:2 between home and eu; span 2's goes to
 	// home; span 3's (no checks) is unallocated. A home check of span 1
 	// costs (0.0009 + 0.0001 x 13/15) / 13, of span 2 (0.0006 + 0.0001) / 13.
+	// The drain's $0.00002 is in the total and the line items only.
 	home1, home2 := (0.0009+0.0001*13/15)/13, 0.0007/13
 	want := map[int64]float64{
 		a: 12*home1 + 12*home2,
@@ -143,14 +149,16 @@ func TestCostReportAllocatesByHand(t *testing.T) {
 		name      string
 		got, want float64
 	}{
-		{"total", r.CostUSD, 0.00205},
+		{"total", r.CostUSD, 0.00207},
+		{"drain", r.CostByFunction[cost.FunctionDrain], 0.00002},
+		{"drain invocations", float64(r.Invocations[cost.FunctionDrain]), 1},
 		{"checks", float64(r.Checks), 28},
 		{"spans", float64(r.Spans), 2},
 		{"endpoints", float64(r.Endpoints), 3},
 		{"unpriced", float64(r.Unpriced), 1},
 		{"unallocated", r.UnallocatedUSD, 0.00005},
-		{"per 1,000 checks", r.CostPer1000Checks, 0.00205 / 28 * 1000},
-		{"60 s per URL-month", r.UnitPrices[1].VariableUSD, 0.00205 / 28 * 43800},
+		{"per 1,000 checks", r.CostPer1000Checks, 0.00207 / 28 * 1000},
+		{"60 s per URL-month", r.UnitPrices[1].VariableUSD, 0.00207 / 28 * 43800},
 		{"home", r.Locations[1].CostUSD, 0.0015 + 0.0001*13/15 + 0.0001},
 		{"eu", r.Locations[0].CostUSD, want[c]},
 	}
@@ -171,19 +179,19 @@ func TestCostReportAllocatesByHand(t *testing.T) {
 		t.Errorf("most expensive: endpoint %d with %d checks, want %d with 24", r.Top[0].EndpointID, got, a)
 	}
 
-	// Line items: 7 priced invocations in the window (3 fanouts, 4
-	// probes), 28 checks, 26 of them at home.
+	// Line items: 8 priced invocations in the window (3 fanouts, 4
+	// probes, the drain), 28 checks, 26 of them at home.
 	lines := []struct {
 		name string
 		got  cost.LineItem
 		usd  float64
 	}{
-		{"lambda_compute", r.LineItems.LambdaCompute, 0.00205 - 7*0.0000002},
-		{"lambda_requests", r.LineItems.LambdaRequests, 7 * 0.0000002},
+		{"lambda_compute", r.LineItems.LambdaCompute, 0.00207 - 8*0.0000002},
+		{"lambda_requests", r.LineItems.LambdaRequests, 8 * 0.0000002},
 		{"nat_data", r.LineItems.NATData, 26 * 0.0000001},
 		{"data_out", r.LineItems.DataOut, 28 * 0.0000002},
-		{"queue_requests", r.LineItems.QueueRequests, 0.0000004},
-		{"logs", r.LineItems.Logs, 7 * 0.000001},
+		{"queue_requests", r.LineItems.QueueRequests, 0.0000004 + 0.0000012},
+		{"logs", r.LineItems.Logs, 8 * 0.000001},
 		{"storage", r.LineItems.Storage, 28 * 0.000000002},
 	}
 	for _, l := range lines {
@@ -191,8 +199,8 @@ func TestCostReportAllocatesByHand(t *testing.T) {
 			t.Errorf("%s = %+v, want $%.12g, at 60 s $%.12g", l.name, l.got, l.usd, l.usd/28*43800)
 		}
 	}
-	if v := r.Volumes; v.ColdStarts != 3 || !nearly(v.InitS, 0.45) || v.NetBytes != 28*9000 || v.SentBytes != 28*cost.CheckSentBytes || v.QueueRequests != 1 ||
-		v.LogBytes != 7*2000 || v.StorageBytes != 28*cost.CheckRowBytes {
+	if v := r.Volumes; v.ColdStarts != 3 || !nearly(v.InitS, 0.45) || v.NetBytes != 28*9000 || v.SentBytes != 28*cost.CheckSentBytes || v.QueueRequests != 4 ||
+		v.LogBytes != 8*2000 || v.StorageBytes != 28*cost.CheckRowBytes {
 		t.Errorf("volumes %+v", v)
 	}
 }
