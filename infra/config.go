@@ -213,7 +213,7 @@ func Defaults() Config {
 		ProbeMemoryMB:             192,
 		DrainMemoryMB:             256,
 		MigrateMemoryMB:           256,
-		ShardMaxChecks:            12000,
+		ShardMaxChecks:            16000,
 		SpanOffset:                Duration(5 * time.Second),
 		MaxDelay:                  Duration(2 * time.Minute),
 		MaxCheckTimeout:           Duration(300 * time.Second),

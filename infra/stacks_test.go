@@ -400,7 +400,7 @@ func TestExampleFleet(t *testing.T) {
 			t.Errorf("%s may invoke %v, want exactly %v", id, invoke, want)
 		}
 		want2 := map[string]string{
-			"DATABASE_IAM_AUTH": "true", "WATCHER_SPAN_OFFSET": "5s", "WATCHER_MAX_DELAY": "2m0s", "WATCHER_SHARD_MAX_CHECKS": "12000",
+			"DATABASE_IAM_AUTH": "true", "WATCHER_SPAN_OFFSET": "5s", "WATCHER_MAX_DELAY": "2m0s", "WATCHER_SHARD_MAX_CHECKS": "16000",
 			"WATCHER_PROBE_MEMORY_MB": "192", "WATCHER_VPC": "true", // the example fleet has probes in another region: a NAT gateway
 			"DATABASE_URL": "postgres://watcher_fanout@{ProxyCB0DFB71.Endpoint}:5432/watcher?sslmode=verify-full",
 		}

@@ -10,17 +10,18 @@ import (
 )
 
 // The cost model: what one check is expected to cost the probe in CPU time
-// and how long it holds its socket. The per-check constant is calibrated on
-// the probe's whole path in a Lambda-sized sandbox, with a margin; the others
-// are cautious, two to five times what was measured, because real targets
-// add certificate chains that loopback skips.
+// and how long it holds its socket. The per-check constant is the probe's
+// whole path as measured in a Lambda-sized sandbox (the margin is
+// CPUShare's); the others are cautious, two to five times what was
+// measured, because real targets add certificate chains that loopback skips.
 //
 // The probe's whole path (the bootstrap under the Runtime Interface
 // Emulator, in a cgroup with a function's CPU quota, GC, the writer and the
 // runtime included; `make bench-sandbox`, 2026-11-30) spent 0.42 to 0.54 ms
 // a plain check with a 2 KB body and an RE2 regex at 128 to 512 MB with two
 // Ps, and 0.34 to 0.42 ms at 192 and 256 MB with the runtime fitted to the
-// quota (app.TuneRuntime: one P, GOGC 400).
+// quota (app.TuneRuntime: one P, GOGC 400); at 192 MB, 0.34 to 0.38 ms from
+// 12,000 to 16,000 checks a span (2026-11-30 11:09).
 //
 // Where they come from (2026-11-28, this project's 2-vCPU development VM, one
 // core, GOMAXPROCS=1, loopback, a fresh connection per check, client CPU by
@@ -37,9 +38,11 @@ import (
 const (
 	// CPUPerCheck is a check's fixed CPU: DNS, a fresh connection, the
 	// request, the response headers, the record and its share of the
-	// write: the sandbox's 0.34-0.42 ms less the 2 KB body and its search
-	// (0.06 ms by the constants below), with a margin.
-	CPUPerCheck = 400 * time.Microsecond
+	// write: the sandbox's 0.34-0.38 ms at 192 MB less the 2 KB body and
+	// its search (0.064 ms by the constants below), at the high end. It was
+	// 0.4 ms, a margin on top of CPUShare's, which left a shard using about
+	// 65 % of its quota and a location's last shard most of the time.
+	CPUPerCheck = 320 * time.Microsecond
 	// CPUPerTLS is a TLS handshake with certificate verification.
 	CPUPerTLS = 2 * time.Millisecond
 	// CPUPerBodyKiB is reading one KiB of body.
@@ -65,10 +68,12 @@ const (
 	// CPUShare is the part of its vCPU share a shard is planned to use: a
 	// probe short of CPU starts checks late (its response times stay
 	// true: check reads the kernel's receive stamps). In the sandbox
-	// (make bench-sandbox) 192 MB kept start lateness p99 at 9.1 ms at 65 %
-	// of its quota; 256 MB at 8.5-12.5 ms at 75-79 %; with two Ps 128 MB
-	// reached 17 ms at 78 % and 47 ms at 92 %. Planned at 85 % with
-	// CPUPerCheck's margin, a shard uses about 70 %.
+	// (watcher bench sandbox --memory 192 --shards 12000,14000,15000,16000,
+	// 2026-11-30 11:09) 192 MB kept start lateness p99 at 7.8 ms at 65 % of
+	// its quota, 8.6 ms at 70 %, 11.8 ms at 83 % and 16.7 ms at 89 %, under
+	// the 20 ms target, with the response-time error p99 at 1.01 to 1.13x
+	// of the unlimited run's; 128 MB reached 31.8 ms at 93 %. A shard
+	// planned to 85 % uses 80 to 85 %.
 	CPUShare = 0.85
 	// DescriptorLimit is Lambda's RLIMIT_NOFILE.
 	DescriptorLimit = 1024
