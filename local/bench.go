@@ -83,8 +83,9 @@ group whose CPU quota is the function's share of a vCPU (memory MB / 1,769 per C
 whose memory limit is the function's memory, with RLIMIT_NOFILE 1,024; the target farm runs as a
 process of its own and the function writes to a throwaway PostgreSQL.
 
-For each shard size (checks per 60 s span, of targets that answer after exactly 100 ms, every 5 s)
-it runs the shard once without limits (the baseline), then once at each memory size: one warm-up
+For each shard size (checks per 60 s span, of targets that answer after exactly 100 ms, every 5 s;
+with --workload reference, of the reference workload's endpoints, the farm's default mix every 5 to
+30 s) it runs the shard once without limits (the baseline), then once at each memory size: one warm-up
 invocation, then the shard invoked through the emulator's invoke API a little before a window of
 planned instants. Then the hanging shards: every target hangs until the check's timeout. It prints
 one Markdown table (checks done / due, start lateness p99, response-time error p99 against the
@@ -138,6 +139,7 @@ Ctrl-C included.`,
 	f := cmd.Flags()
 	f.StringVar(&memory, "memory", "128,192,256,512,1024,1769", "function memory sizes in MB, comma-separated")
 	f.StringVar(&shards, "shards", "2000,5000,12000", "shard sizes in checks per 60 s span, comma-separated")
+	f.StringVar(&opt.Workload, "workload", bench.WorkloadFixed, "what the shards check: fixed (100 ms, 2 KB, every 5 s) or reference (the farm's default mix, 5..30 s)")
 	f.DurationVar(&opt.Window, "window", 45*time.Second, "planned instants measured per run, at the shard's rate (at most 60s)")
 	f.DurationVar(&opt.Lead, "lead", config.DefaultDispatchLead, "how long before the window's first instant the shard is invoked (the fanout's dispatch lead)")
 	f.DurationVar(&opt.Period, "period", 20*time.Millisecond, "CFS period of the CPU quota (Lambda's throttling has been observed at 20ms)")

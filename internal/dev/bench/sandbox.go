@@ -65,9 +65,15 @@ const (
 type SandboxOptions struct {
 	MemoryMB []int // function memory sizes; default 128, 192, 256, 512, 1024, 1769
 	// Shards are shard sizes in checks per 60 s span; default 2000, 5000, 12000.
-	// Each is a shard of fixed-delay endpoints (100 ms, 2 KB, regex
-	// "welcome") every 5 s.
+	// Each is a shard of the Workload's endpoints.
 	Shards []int
+	// Workload is what the shards check: WorkloadFixed (the default),
+	// fixed-delay endpoints (100 ms, 2 KB, regex "welcome") every 5 s; or
+	// WorkloadReference, the reference workload's first endpoints (the
+	// farm's default mix, one reply in five after 1 s and the rest after
+	// 10 ms, intervals 5..30 s, regex ".*welcome"), as many as make the
+	// shard's checks a span.
+	Workload string
 	// Window is the stretch of planned instants each run measures, at the
 	// shard's rate; at most a span (60 s); default 45 s.
 	Window time.Duration
@@ -128,7 +134,10 @@ func (o *SandboxOptions) defaults() error {
 		o.MemoryMB = []int{128, cost.NominalProbeMemoryMB, 256, 512, 1024, cost.FullVCPUMemoryMB}
 	}
 	if len(o.Shards) == 0 {
-		o.Shards = []int{2000, 5000, plan.DefaultOptions.MaxChecks}
+		o.Shards = []int{2000, 5000, 12000}
+	}
+	if o.Workload == "" {
+		o.Workload = WorkloadFixed
 	}
 	if o.Window <= 0 {
 		o.Window = 45 * time.Second
@@ -159,6 +168,9 @@ func (o *SandboxOptions) defaults() error {
 	}
 	o.RetryNoisy = max(o.RetryNoisy, 0)
 	var problems []string
+	if o.Workload != WorkloadFixed && o.Workload != WorkloadReference {
+		problems = append(problems, fmt.Sprintf("workload %q is neither %s nor %s", o.Workload, WorkloadFixed, WorkloadReference))
+	}
 	for _, m := range o.MemoryMB {
 		if m < 128 || m > 10240 {
 			problems = append(problems, fmt.Sprintf("memory %d MB is outside Lambda's 128..10,240 MB", m))
@@ -199,37 +211,50 @@ func (o *SandboxOptions) defaults() error {
 // SandboxRun is one measured run.
 type SandboxRun struct {
 	Kind     string `json:"kind"`
-	MemoryMB int    `json:"memory_mb"` // the function's memory size (its price; its limits when sandboxed)
+	Workload string `json:"workload,omitempty"` // of a sandbox or baseline run
+	MemoryMB int    `json:"memory_mb"`          // the function's memory size (its price; its limits when sandboxed)
 	// Checks is the shard's size in checks per 60 s span, which sets its
 	// rate; the run measures Window of it.
 	Checks    int           `json:"checks"`
 	Endpoints int           `json:"endpoints"`
-	Interval  time.Duration `json:"interval"`
+	Interval  time.Duration `json:"interval"` // 0: the reference's, 5..30 s
 	Timeout   time.Duration `json:"timeout"`
+}
+
+// every says how often the run's endpoints are checked.
+func (r SandboxRun) every() string {
+	if r.Interval == 0 {
+		return "5..30s"
+	}
+	return r.Interval.String()
 }
 
 // Limited reports whether the run has the function's limits.
 func (r SandboxRun) Limited() bool { return r.Kind != KindBaseline }
 
 func (r SandboxRun) String() string {
+	what := "checks/span"
+	if r.Workload == WorkloadReference {
+		what = "reference checks/span"
+	}
 	switch r.Kind {
 	case KindBaseline:
-		return fmt.Sprintf("no sandbox, %d checks/span", r.Checks)
+		return fmt.Sprintf("no sandbox, %d %s", r.Checks, what)
 	case KindHang:
 		return fmt.Sprintf("hanging, %d MB, %d checks/span, timeout %s", r.MemoryMB, r.Checks, r.Timeout)
 	}
-	return fmt.Sprintf("%d MB, %d checks/span", r.MemoryMB, r.Checks)
+	return fmt.Sprintf("%d MB, %d %s", r.MemoryMB, r.Checks, what)
 }
 
 // slug names the run's files.
 func (r SandboxRun) slug() string {
 	switch r.Kind {
 	case KindBaseline:
-		return fmt.Sprintf("baseline-%d", r.Checks)
+		return fmt.Sprintf("baseline-%s-%d", r.Workload, r.Checks)
 	case KindHang:
 		return fmt.Sprintf("hang-%dmb-%d-%s", r.MemoryMB, r.Checks, r.Timeout)
 	}
-	return fmt.Sprintf("sandbox-%dmb-%d", r.MemoryMB, r.Checks)
+	return fmt.Sprintf("sandbox-%s-%dmb-%d", r.Workload, r.MemoryMB, r.Checks)
 }
 
 // sandboxRuns lists the runs in order: for each shard size, the baseline
@@ -238,10 +263,10 @@ func sandboxRuns(o SandboxOptions) []SandboxRun {
 	var out []SandboxRun
 	for _, n := range o.Shards {
 		if !o.NoBaseline {
-			out = append(out, fixedRun(KindBaseline, cost.FullVCPUMemoryMB, n))
+			out = append(out, shardRun(o.Workload, KindBaseline, cost.FullVCPUMemoryMB, n))
 		}
 		for _, m := range o.MemoryMB {
-			out = append(out, fixedRun(KindSandbox, m, n))
+			out = append(out, shardRun(o.Workload, KindSandbox, m, n))
 		}
 	}
 	if !o.NoHang {
@@ -253,9 +278,30 @@ func sandboxRuns(o SandboxOptions) []SandboxRun {
 	return out
 }
 
-func fixedRun(kind string, memoryMB, checks int) SandboxRun {
-	return SandboxRun{Kind: kind, MemoryMB: memoryMB, Checks: checks,
+func shardRun(workload, kind string, memoryMB, checks int) SandboxRun {
+	if workload == WorkloadReference {
+		return SandboxRun{Kind: kind, Workload: workload, MemoryMB: memoryMB, Checks: checks,
+			Endpoints: referenceEndpointsFor(checks), Timeout: sandboxTimeout}
+	}
+	return SandboxRun{Kind: kind, Workload: workload, MemoryMB: memoryMB, Checks: checks,
 		Endpoints: endpointsFor(checks, sandboxInterval), Interval: sandboxInterval, Timeout: sandboxTimeout}
+}
+
+// referenceEndpointsFor is how many of the reference workload's endpoints,
+// from the first, make at least checks checks a span.
+func referenceEndpointsFor(checks int) int {
+	var n int
+	var perSpan float64
+	// Every endpoint is checked at least twice a span: checks endpoints
+	// are more than enough.
+	for _, iv := range targets.ReferenceIntervals(checks, referenceSeed) {
+		if perSpan >= float64(checks) {
+			break
+		}
+		perSpan += float64(plan.SpanLength) / float64(iv)
+		n++
+	}
+	return n
 }
 
 // endpointsFor is how many endpoints at interval make about checks checks a
@@ -265,18 +311,27 @@ func endpointsFor(checks int, interval time.Duration) int {
 }
 
 // sandboxEndpoints are the run's endpoints against the farm: fixed replies
-// (100 ms, 2 KB, regex "welcome"), or /hang/ targets that never answer.
+// (100 ms, 2 KB, regex "welcome"), the reference's (the farm's default
+// mix), or /hang/ targets that never answer.
 func sandboxEndpoints(farmURL string, r SandboxRun) []endpoint.Endpoint {
 	base := strings.TrimSuffix(farmURL, "/")
 	eps := make([]endpoint.Endpoint, r.Endpoints)
+	var intervals []time.Duration
+	if r.Kind != KindHang && r.Workload == WorkloadReference {
+		intervals = targets.ReferenceIntervals(r.Endpoints, referenceSeed)
+	}
 	for i := range eps {
 		ep := endpoint.Endpoint{
 			ID: int64(i + 1), Method: endpoint.DefaultMethod, Interval: r.Interval, Timeout: r.Timeout,
 			Location: endpoint.DefaultLocation, Enabled: true,
 		}
-		if r.Kind == KindHang {
+		switch {
+		case r.Kind == KindHang:
 			ep.URL = fmt.Sprintf("%s/%s/%d", base, targets.ModeHang, i)
-		} else {
+		case intervals != nil:
+			ep.URL = fmt.Sprintf("%s/site/%d", base, i)
+			ep.Interval, ep.Regex = intervals[i], targets.ReferenceRegex
+		default:
 			ep.URL = fmt.Sprintf("%s/site/%d?%s", base, i, targets.FixedReply().Query())
 			ep.Regex = "welcome"
 		}
@@ -481,7 +536,7 @@ func RunSandbox(ctx context.Context, opt SandboxOptions) error {
 		var best *SandboxRow
 		for attempt := 0; ; attempt++ {
 			fmt.Fprintf(opt.Out, "%s  %s: %d endpoints every %s, window %s\n",
-				time.Now().Format("15:04:05"), run, run.Endpoints, run.Interval, opt.Window)
+				time.Now().Format("15:04:05"), run, run.Endpoints, run.every(), opt.Window)
 			if opt.WaitQuiet > 0 && !opt.NoPin {
 				if waited, quiet := waitQuiet(ctx, opt.SandboxCPU, opt.WaitQuiet); !quiet && ctx.Err() == nil {
 					fmt.Fprintf(opt.Out, "          CPU %d still busy after %s; measuring anyway\n", opt.SandboxCPU, waited.Round(time.Second))

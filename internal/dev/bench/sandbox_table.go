@@ -127,10 +127,10 @@ func writeSandboxTable(w io.Writer, rep SandboxReport) {
 	}
 	fmt.Fprintf(w, "The probe bootstrap (linux/%s, lambda.norpc) under aws-lambda-rie, in a cgroup v1 group: CPU quota memory / 1,769 of a vCPU per %s CFS period, "+
 		"memory limit the function's memory, RLIMIT_NOFILE %d, GOMAXPROCS %s, %s. Baselines: the same, with no limits. "+
-		"Each run: targets answering after exactly 100 ms (2 KB, regex \"welcome\") every 5 s, as many as make the shard's checks a 60 s span; "+
+		"Each run: %s, as many as make the shard's checks a 60 s span; "+
 		"one warm-up invocation, then the shard invoked %s before a %s window of planned instants. "+
 		"Priced as arm64 in us-east-1 at the memory size.%s\n\n",
-		runtime.GOARCH, o.Period, o.NoFile, gomaxprocs(o.GOMAXPROCS), pinning, o.Lead, o.Window, quietNote(o))
+		runtime.GOARCH, o.Period, o.NoFile, gomaxprocs(o.GOMAXPROCS), pinning, workloadNote(o.Workload), o.Lead, o.Window, quietNote(o))
 
 	fmt.Fprintln(w, "| memory | vCPU | checks / span | done / due | rows | failed | lateness p99 | error p50 / p99 | error p99 vs no sandbox | peak RSS (cgroup) | peak fds | CPU / check | CPU of quota | throttled periods | billed | $ / 1M checks | $ / 1M checks, full span | others on its core |")
 	fmt.Fprintln(w, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
@@ -158,7 +158,7 @@ func writeSandboxTable(w io.Writer, rep SandboxReport) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Done is the invocation's own count of checks done, rows the checks stored for the window; error is the recorded response time "+
-		"minus the farm's 100 ms, over successful checks. Peak RSS is the function's VmHWM (its binary's mapped pages included), cgroup its group's "+
+		"minus the farm's delay for the target, over successful checks. Peak RSS is the function's VmHWM (its binary's mapped pages included), cgroup its group's "+
 		"memory.max_usage_in_bytes (what the limit holds: memory the function and its worker allocated and page cache they first touched). "+
 		"Peak fds: descriptors open in the group, sampled every 50 ms. CPU per check is the group's CPU time (cpuacct.usage) during "+
 		"the invocation per check done; CPU of quota is that usage over the invocation's wall time times the quota; throttled periods are the "+
@@ -302,6 +302,15 @@ func (rep *SandboxReport) find(kind string, memoryMB, checks int) *SandboxRow {
 		}
 	}
 	return nil
+}
+
+// workloadNote describes the shards' endpoints.
+func workloadNote(workload string) string {
+	if workload == WorkloadReference {
+		return "the reference workload's endpoints (the farm's default mix: one reply in five after 1 s, the rest after 10 ms; " +
+			"intervals 5..30 s; regex \".*welcome\")"
+	}
+	return "targets answering after exactly 100 ms (2 KB, regex \"welcome\") every 5 s"
 }
 
 func quietNote(o SandboxOptions) string {

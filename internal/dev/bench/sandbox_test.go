@@ -72,7 +72,7 @@ func TestSandboxRunsAndTheirShards(t *testing.T) {
 	for _, r := range runs {
 		kinds = append(kinds, r.slug())
 	}
-	want := "baseline-500 sandbox-128mb-500 sandbox-512mb-500 baseline-2000 sandbox-128mb-2000 sandbox-512mb-2000 hang-192mb-2000-10s"
+	want := "baseline-fixed-500 sandbox-fixed-128mb-500 sandbox-fixed-512mb-500 baseline-fixed-2000 sandbox-fixed-128mb-2000 sandbox-fixed-512mb-2000 hang-192mb-2000-10s"
 	if got := strings.Join(kinds, " "); got != want {
 		t.Fatalf("runs %s,\nwant %s", got, want)
 	}
@@ -94,6 +94,37 @@ func TestSandboxRunsAndTheirShards(t *testing.T) {
 	}
 	if hang := runs[len(runs)-1]; hang.Endpoints != 333 || !strings.Contains(sandboxEndpoints("http://f", hang)[0].URL, "/hang/") {
 		t.Errorf("hanging run %+v: want 333 endpoints (2,000 checks a span, each every 10 s) on /hang/", hang)
+	}
+}
+
+// TestSandboxReferenceShards: with the reference workload, a run's shard is
+// the reference's first endpoints, as many as make its checks a span, each
+// a target whose reply the farm fixes, at the reference's intervals.
+func TestSandboxReferenceShards(t *testing.T) {
+	o := SandboxOptions{MemoryMB: []int{192}, Shards: []int{2000, 16000}, Workload: WorkloadReference, NoHang: true}
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	span := plan.Span{Start: time.UnixMilli(1_800_000_000_000), End: time.UnixMilli(1_800_000_060_000)}
+	for _, r := range sandboxRuns(o) {
+		eps := sandboxEndpoints("http://127.0.0.1:1/", r)
+		if n := plan.Count(eps, span); n < r.Checks*98/100 || n > r.Checks*102/100 {
+			t.Errorf("%s: %d checks a span, want about %d", r, n, r.Checks)
+		}
+		intervals := map[time.Duration]bool{}
+		for _, ep := range eps {
+			intervals[ep.Interval] = true
+			w, ok := expect(ep.URL)
+			if !ok || ep.Regex != ".*welcome" || ep.Interval < 5*time.Second || ep.Interval > 30*time.Second || ep.Timeout > ep.Interval {
+				t.Fatalf("%s: endpoint %+v (expectation %+v, %v)", r, ep, w, ok)
+			}
+		}
+		if len(intervals) != 26 {
+			t.Errorf("%s: %d distinct intervals, want all 26 of 5..30 s", r, len(intervals))
+		}
+	}
+	if o := (SandboxOptions{Workload: "mixed", NoPin: true}); o.defaults() == nil {
+		t.Error("an unknown workload was accepted")
 	}
 }
 
@@ -154,7 +185,7 @@ func TestSandboxTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	mk := func(kind string, mb int, errP99, late time.Duration, cost float64) SandboxRow {
-		return SandboxRow{Run: fixedRun(kind, mb, 500), Due: 375, Planned: 375, Done: 375, Rows: 375, Errors: map[string]int{},
+		return SandboxRow{Run: shardRun(WorkloadFixed, kind, mb, 500), Due: 375, Planned: 375, Done: 375, Rows: 375, Errors: map[string]int{},
 			ErrP99: errP99, LatenessP99: late, FullSpanCostPerCheck: cost, CostUSD: cost * 375, Billed: 47_100 * time.Millisecond}
 	}
 	hang := SandboxRow{Run: SandboxRun{Kind: KindHang, MemoryMB: 512, Checks: 5000, Endpoints: 2500, Interval: 30 * time.Second, Timeout: 30 * time.Second},

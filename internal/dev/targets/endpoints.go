@@ -100,17 +100,31 @@ func pickDemoKind(p int) demoKind {
 // file: n default-mode URLs, intervals uniform over 5..30 s, regex ".*welcome".
 func ReferenceEndpoints(baseURL string, n int, seed int64) []byte {
 	base := strings.TrimSuffix(baseURL, "/")
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x7265666572656e63)) // "referenc"
 	specs := make([]spec, n)
-	for i := range specs {
+	for i, iv := range ReferenceIntervals(n, seed) {
 		specs[i] = spec{
 			name:     fmt.Sprintf("reference-%05d", i),
 			url:      fmt.Sprintf("%s/site/%d", base, i),
-			interval: time.Duration(5+rng.IntN(26)) * time.Second,
-			regex:    ".*welcome",
+			interval: iv,
+			regex:    ReferenceRegex,
 		}
 	}
 	return render(fmt.Sprintf("reference load test against the target farm at %s (n=%d, seed=%d)", base, n, seed), specs)
+}
+
+// ReferenceRegex is the reference workload's regex.
+const ReferenceRegex = ".*welcome"
+
+// ReferenceIntervals are the intervals of the reference workload's first n
+// endpoints (/site/0 to /site/n-1): uniform over 5..30 s in whole seconds,
+// the same for the same seed.
+func ReferenceIntervals(n int, seed int64) []time.Duration {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x7265666572656e63)) // "referenc"
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = time.Duration(5+rng.IntN(26)) * time.Second
+	}
+	return out
 }
 
 // FixedEndpoints returns the benchmark's fixed workload as an endpoints
