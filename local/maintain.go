@@ -70,15 +70,15 @@ Safe to interrupt and to run again. Needs the database owner's rights.`,
 				return json.NewEncoder(os.Stdout).Encode(res)
 			}
 			fmt.Printf("storage: %s\npartitions created: %d\nrollup buckets recomputed: %d\nchunks compressed: %d\n"+
-				"partitions or chunks dropped: %d\ntook %d ms\n", res.Storage, res.PartitionsCreated, res.BucketsRolledUp,
-				res.ChunksCompressed, res.PartitionsDropped, res.DurationMS)
+				"partitions or chunks dropped: %d\nledger rows and resolved alerts pruned: %d\ntook %d ms\n", res.Storage,
+				res.PartitionsCreated, res.BucketsRolledUp, res.ChunksCompressed, res.PartitionsDropped, res.LedgerRowsPruned, res.DurationMS)
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	daysVar(f, &r.Raw, "raw-retention", def.Raw, "keep raw checks this long (days, e.g. 14d)")
 	daysVar(f, &r.Minute, "minute-retention", def.Minute, "keep minute rollups this long")
-	daysVar(f, &r.Hour, "hour-retention", def.Hour, "keep hourly rollups this long")
+	daysVar(f, &r.Hour, "hour-retention", def.Hour, "keep hourly rollups this long (and invocation records, the span ledger and resolved alerts)")
 	daysVar(f, &r.Day, "day-retention", def.Day, "keep daily rollups this long")
 	f.BoolVar(&asJSON, "json", false, "print what was done as JSON")
 	return cmd

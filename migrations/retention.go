@@ -24,7 +24,7 @@ const Day = 24 * time.Hour
 type Retention struct {
 	Raw    time.Duration // checks, one row per check
 	Minute time.Duration // checks_minute
-	Hour   time.Duration // checks_hour
+	Hour   time.Duration // checks_hour; also the fleet's ledgers and resolved alerts (store.Maintain)
 	Day    time.Duration // checks_day
 }
 

@@ -19,7 +19,11 @@ type MaintainResult struct {
 	BucketsRolledUp   int    `json:"buckets_rolled_up"`  // rollup buckets recomputed (native partitions)
 	PartitionsDropped int    `json:"partitions_dropped"` // whole partitions or chunks dropped by retention
 	ChunksCompressed  int    `json:"chunks_compressed"`  // TimescaleDB only
-	DurationMS        int64  `json:"duration_ms"`
+	// LedgerRowsPruned counts the invocation records, span ledger entries,
+	// shard attempts and resolved alerts deleted past the hourly rollups'
+	// retention.
+	LedgerRowsPruned int64 `json:"ledger_rows_pruned"`
+	DurationMS       int64 `json:"duration_ms"`
 }
 
 // kept is one relation retention applies to.
@@ -50,7 +54,9 @@ func (s *Store) Storage(ctx context.Context) (string, error) {
 
 // Maintain does the upkeep once, as of now: partitions created ahead,
 // rollups brought up to date, retention applied, in that order, so that no
-// raw check is dropped before the rollups that need it are computed. Every
+// raw check is dropped before the rollups that need it are computed; then
+// the fleet's own records and resolved alerts older than the hourly
+// rollups are pruned (pruneLedgers). Every
 // step commits on its own and is idempotent: an interrupted upkeep leaves
 // nothing half-done and simply runs again. It needs the owner's rights.
 func (s *Store) Maintain(ctx context.Context, r Retention, now time.Time) (MaintainResult, error) {
@@ -76,11 +82,14 @@ func (s *Store) Maintain(ctx context.Context, r Retention, now time.Time) (Maint
 	} else {
 		err = s.retainPartitions(ctx, r, now, &res)
 	}
+	if err == nil {
+		res.LedgerRowsPruned, err = s.pruneLedgers(ctx, r, now)
+	}
 	res.DurationMS = time.Since(start).Milliseconds()
 	if err == nil {
 		s.log.Info("maintained", "storage", res.Storage, "partitions_created", res.PartitionsCreated,
 			"buckets_rolled_up", res.BucketsRolledUp, "chunks_compressed", res.ChunksCompressed,
-			"partitions_dropped", res.PartitionsDropped, "duration_ms", res.DurationMS)
+			"partitions_dropped", res.PartitionsDropped, "ledger_rows_pruned", res.LedgerRowsPruned, "duration_ms", res.DurationMS)
 	}
 	return res, err
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/watcher-dev/watcher/internal/dev/pgtest"
+	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/record"
 	"github.com/watcher-dev/watcher/internal/store"
 )
@@ -209,7 +210,9 @@ func TestMaintainRollupsExact(t *testing.T) {
 		check(checks)
 
 		// An upkeep interrupted at ever later points, then run to the end,
-		// leaves the same rollups as one uninterrupted run.
+		// leaves the same rollups as one uninterrupted run. The first
+		// budget is shorter than the upkeep's first few round trips: an
+		// upkeep with little left to do once finished within 1 ms.
 		more := spread(2, from.Add(time.Minute), from.Add(3*time.Minute), 7*time.Second)
 		for i := range more {
 			more[i].Location = "vpc"
@@ -219,7 +222,7 @@ func TestMaintainRollupsExact(t *testing.T) {
 		}
 		checks = append(checks, more...)
 		interrupted := 0
-		for budget := time.Millisecond; ; budget += 3 * time.Millisecond {
+		for budget := 100 * time.Microsecond; ; budget += 3 * time.Millisecond {
 			short, cancel := context.WithTimeout(ctx, budget)
 			_, err := s.Maintain(short, store.DefaultRetention, now)
 			cancel()
@@ -352,5 +355,102 @@ func TestParseDays(t *testing.T) {
 		if _, err := store.ParseDays(in); err == nil {
 			t.Errorf("ParseDays(%q) succeeded, want an error", in)
 		}
+	}
+}
+
+// TestMaintainPrunesLedgers: the upkeep deletes what the fleet recorded
+// about itself (invocations, the span ledger, shard attempts) and the
+// resolved alerts, with their notifications, from before the hourly
+// rollups' retention; it keeps everything newer, every open alert, and
+// every alert with a notification still to send, however old.
+func TestMaintainPrunesLedgers(t *testing.T) {
+	t.Parallel()
+	url := pgtest.New(t)
+	s := open(t, url)
+	ctx := testContext(t)
+	now := time.Now().UTC()
+	keep := store.DefaultRetention
+	old, recent := now.Add(-keep.Hour-store.Day), now.Add(-store.Day)
+	ids := importAlerting(t, s, &endpoint.AlertRules{Failures: 3, Successes: 2}, "shop")
+	conn := connect(t, url)
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	for _, at := range []time.Time{old, recent} {
+		span := at.Truncate(time.Minute)
+		if err := s.RecordInvocation(ctx, record.Invocation{Function: "fanout", Region: "local", SpanStart: &span, StartedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		exec(`INSERT INTO spans (span_start, status) VALUES ($1, 'dispatched')`, span)
+		exec(`INSERT INTO shard_attempts (location, shard, span_start, started_at) VALUES ('home', 0, $1, $1)`, span)
+	}
+	alert := func(opened time.Time, resolved *time.Time, sent bool) int64 {
+		t.Helper()
+		var id int64
+		cause := "[]"
+		var resolveCause *string
+		if resolved != nil {
+			resolveCause = &cause
+		}
+		if err := conn.QueryRow(ctx, `INSERT INTO alerts (endpoint_id, location, kind, opened_at, resolved_at, cause, resolve_cause, detail)
+			VALUES ($1, 'home', 'down', $2, $3, $4, $5, 'down') RETURNING id`, ids["shop"], opened, resolved, cause, resolveCause).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		var sentAt *time.Time
+		if sent {
+			sentAt = &opened
+		}
+		exec(`INSERT INTO alert_notifications (alert_id, event, channel, body, sent_at) VALUES ($1, 'opened', 'webhook', '{}', $2)`, id, sentAt)
+		return id
+	}
+	oldEnd, recentEnd := old.Add(time.Hour), recent.Add(time.Hour)
+	gone := alert(old, &oldEnd, true)
+	unsent := alert(old.Add(-time.Hour), &oldEnd, false)
+	stillOpen := alert(old.Add(-2*time.Hour), nil, true)
+	fresh := alert(recent, &recentEnd, true)
+
+	res, err := s.Maintain(ctx, keep, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LedgerRowsPruned != 4 {
+		t.Errorf("%d ledger rows pruned, want 4: an invocation, a span, a shard attempt and an alert", res.LedgerRowsPruned)
+	}
+	for _, c := range []struct {
+		what string
+		sql  string
+		want int64
+	}{
+		{"invocations", `SELECT count(*) FROM invocations WHERE started_at > $1`, 1},
+		{"spans", `SELECT count(*) FROM spans WHERE span_start > $1`, 1},
+		{"shard attempts", `SELECT count(*) FROM shard_attempts WHERE span_start > $1`, 1},
+	} {
+		if got, all := query[int64](t, url, c.sql, old), query[int64](t, url, strings.Replace(c.sql, "> $1", "IS NOT NULL", 1)); got != c.want || all != c.want {
+			t.Errorf("%s: %d left, %d of them recent; want only the recent one", c.what, all, got)
+		}
+	}
+	var left []int64
+	rows, err := conn.Query(ctx, `SELECT id FROM alerts ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{unsent, stillOpen, fresh}; !slices.Equal(left, want) {
+		t.Errorf("alerts left %v, want %v (alert %d, resolved and notified long ago, gone)", left, want, gone)
+	}
+	if n := query[int64](t, url, `SELECT count(*) FROM alert_notifications WHERE alert_id = $1`, gone); n != 0 {
+		t.Errorf("%d notifications of the pruned alert left", n)
 	}
 }
