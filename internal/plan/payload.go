@@ -8,7 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+
+	"github.com/watcher-dev/watcher/internal/inflate"
 )
 
 // Shard payloads. Lambda takes an Invoke payload only as JSON, so a
@@ -115,16 +116,12 @@ func DecodeShard(payload []byte) (Shard, error) {
 	if w.GZ == nil {
 		return w.Shard, nil
 	}
-	r, err := gzip.NewReader(bytes.NewReader(w.GZ))
-	if err != nil {
-		return Shard{}, fmt.Errorf("decode shard: shard_gz: %w", err)
-	}
-	js, err := io.ReadAll(io.LimitReader(r, MaxShardJSONBytes+1))
-	if err != nil {
-		return Shard{}, fmt.Errorf("decode shard: shard_gz: %w", err)
-	}
-	if len(js) > MaxShardJSONBytes {
+	js, err := inflate.Capped(w.GZ, MaxShardJSONBytes)
+	if errors.Is(err, inflate.ErrTooLarge) {
 		return Shard{}, fmt.Errorf("decode shard: %w", ErrShardTooLarge)
+	}
+	if err != nil {
+		return Shard{}, fmt.Errorf("decode shard: shard_gz: %w", err)
 	}
 	var sh Shard
 	if err := json.Unmarshal(js, &sh); err != nil {

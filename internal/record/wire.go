@@ -7,9 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
+
+	"github.com/watcher-dev/watcher/internal/inflate"
 )
 
 // Version is the wire format version.
@@ -312,16 +313,9 @@ func Decode(body []byte) (Message, error) {
 // inflateChecks reads a version 3 message's compressed checks: a JSON array
 // of at most maxInflated bytes.
 func inflateChecks(gz []byte) ([]json.RawMessage, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	js, err := inflate.Capped(gz, maxInflated)
 	if err != nil {
 		return nil, fmt.Errorf("%w: gz: %w", ErrFormat, err)
-	}
-	js, err := io.ReadAll(io.LimitReader(zr, maxInflated+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: gz: %w", ErrFormat, err)
-	}
-	if len(js) > maxInflated {
-		return nil, fmt.Errorf("%w: gz inflates beyond the cap of %d bytes", ErrFormat, maxInflated)
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(js, &items); err != nil {
