@@ -320,6 +320,12 @@ func LoadFanout(env Env, environ []string) (Fanout, error) {
 	return c, r.err("fanout")
 }
 
+// QueueSink reports whether the probe writes its checks to the record queue:
+// when it has no database (a probe outside the home VPC). With a database
+// the database is the sink and the queue, if any, only the spill. The one
+// place that choice is made; probe.OutputsFromConfig follows it.
+func (c Probe) QueueSink() bool { return c.DatabaseURL == "" && c.RecordQueueURL != "" }
+
 // LoadProbe reads a probe's configuration.
 func LoadProbe(env Env, environ []string) (Probe, error) {
 	r := &reader{env: env}
@@ -333,10 +339,8 @@ func LoadProbe(env Env, environ []string) (Probe, error) {
 		FreshDNS:       r.bool("WATCHER_FRESH_DNS"),
 	}
 	c.Common = r.common(c.RecordQueueURL == "")
-	// The sink is the database when there is one (the queue is then only
-	// the spill), else the record queue: see probe.OutputsFromConfig.
 	batch, flush := DefaultBatchSize, DefaultFlushEvery
-	if c.DatabaseURL == "" && c.RecordQueueURL != "" {
+	if c.QueueSink() {
 		batch, flush = DefaultQueueBatchSize, DefaultQueueFlushEvery
 	}
 	c.BatchSize = r.int("WATCHER_BATCH_SIZE", batch, 1, 10_000)

@@ -58,7 +58,7 @@ func OutputsFromConfig(ctx context.Context, awsCfg aws.Config, c config.Probe, l
 			return Outputs{}, fmt.Errorf("record queue: %w", err)
 		}
 	}
-	if c.DatabaseURL == "" {
+	if c.QueueSink() {
 		return Outputs{Sink: q, Recorder: q}, nil
 	}
 	st, err := app.OpenStore(ctx, awsCfg, c.Common, store.WithLogger(log))
