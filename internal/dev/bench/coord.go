@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/watcher-dev/watcher/internal/dev/deathsig"
 	"github.com/watcher-dev/watcher/internal/dev/localpg"
 	"github.com/watcher-dev/watcher/internal/endpoint"
 	"github.com/watcher-dev/watcher/internal/endpointfile"
@@ -225,8 +226,7 @@ func startFarm(ctx context.Context, exe string, cpu int) (string, func(), error)
 	}
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := deathsig.Start(cmd, syscall.SIGKILL); err != nil {
 		return "", nil, fmt.Errorf("bench: start the target farm: %w", err)
 	}
 	stop := func() {
@@ -288,8 +288,11 @@ func runChild(ctx context.Context, exe string, cpu int, cfg ChildConfig) (Figure
 	cmd := exec.CommandContext(ctx, "taskset", "-c", strconv.Itoa(cpu), exe, "bench", "--child", string(arg))
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Run(); err != nil {
+	err = deathsig.Start(cmd, syscall.SIGKILL)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
 		return Figures{}, fmt.Errorf("bench: %s %s %s run %d: %w", cfg.Workload, cfg.Mode, cfg.Side, cfg.Run, err)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/watcher-dev/watcher/internal/dev/deathsig"
 )
 
 // rieProc is a running emulator with the function behind it.
@@ -61,8 +63,7 @@ func startSandboxRIE(ctx context.Context, rie, exe string, xc execConfig, env []
 		SandboxExecEnv + "=" + string(raw),
 	}, env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := deathsig.Start(cmd, syscall.SIGKILL); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start the emulator: %w", err)
 	}

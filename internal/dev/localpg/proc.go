@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/watcher-dev/watcher/internal/dev/deathsig"
 )
 
 // readyTimeout bounds a start when the caller's context has no deadline.
@@ -120,9 +122,9 @@ func setup(cmd *exec.Cmd, cred *syscall.Credential, dir string) {
 
 // child is a server process that dies with us: the kernel sends it
 // deathSignal when this process exits, however it exits, so a test binary
-// killed by a timeout leaves no server behind. (Strictly, when the OS thread
-// that started it exits; Go only ends threads locked by LockOSThread, and
-// nothing here locks one.)
+// killed by a timeout leaves no server behind (deathsig.Start: strictly,
+// when the thread that forked it exits, so it is forked on one that never
+// does).
 type child struct {
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -136,8 +138,7 @@ func startChild(cmd *exec.Cmd, logPath string, deathSignal syscall.Signal) (*chi
 	}
 	defer logf.Close() // the child holds its own copy
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr.Pdeathsig = deathSignal
-	if err := cmd.Start(); err != nil {
+	if err := deathsig.Start(cmd, deathSignal); err != nil {
 		return nil, fmt.Errorf("start %s: %w", filepath.Base(cmd.Path), err)
 	}
 	c := &child{cmd: cmd, done: make(chan struct{})}

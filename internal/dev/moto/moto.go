@@ -46,6 +46,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/watcher-dev/watcher/internal/dev/deathsig"
 )
 
 // Command is the emulator's executable, looked up on PATH.
@@ -314,8 +316,8 @@ func launch(path string, port int) (*server, error) {
 	// process group, killed as a whole; killed with us if we die first.
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+AccessKey, "AWS_SECRET_ACCESS_KEY="+SecretKey,
 		"MOTO_ALLOW_NONEXISTENT_REGION=false", "PYTHONUNBUFFERED=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := deathsig.Start(cmd, syscall.SIGKILL); err != nil {
 		return nil, fmt.Errorf("start %s: %w", filepath.Base(path), err)
 	}
 	s := &server{cmd: cmd, pid: cmd.Process.Pid, url: "http://127.0.0.1:" + strconv.Itoa(port), log: logf, done: make(chan struct{})}
