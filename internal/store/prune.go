@@ -23,7 +23,8 @@ var ledgers = []struct{ table, col string }{
 // the span ledger, shard attempts) from before now less r.Hour, and the
 // alerts resolved before then with their notifications. An alert that is
 // still open, or whose notifications are not all sent, stays whatever its
-// age: a notification is never dropped. It returns the rows deleted.
+// age: a notification is never dropped. It returns the rows deleted, not
+// counting the notifications that went with their alerts.
 func (s *Store) pruneLedgers(ctx context.Context, r Retention, now time.Time) (int64, error) {
 	before := now.Add(-r.Hour)
 	var total int64
