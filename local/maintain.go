@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/watcher-dev/watcher/internal/store"
+	"github.com/watcher-dev/watcher/migrations"
 )
 
 // days is a flag of a length of time in days ("14d") or a Go duration.
@@ -19,11 +20,11 @@ func (v days) String() string {
 	if v.d == nil || *v.d == 0 {
 		return ""
 	}
-	return store.FormatDays(*v.d)
+	return migrations.FormatDays(*v.d)
 }
 
 func (v days) Set(s string) error {
-	d, err := store.ParseDays(s)
+	d, err := migrations.ParseDays(s)
 	if err != nil {
 		return err
 	}

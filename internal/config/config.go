@@ -16,6 +16,7 @@ import (
 	"github.com/watcher-dev/watcher/internal/cost"
 	"github.com/watcher-dev/watcher/internal/plan"
 	"github.com/watcher-dev/watcher/internal/store"
+	"github.com/watcher-dev/watcher/migrations"
 )
 
 // Env looks a variable up; os.LookupEnv in production, a map in tests.
@@ -221,7 +222,7 @@ func (r *reader) pricing() Pricing {
 		StorageKept: store.DefaultRetention.Raw,
 	}
 	if v, ok := r.env("WATCHER_RETENTION_RAW"); ok && v != "" {
-		d, err := store.ParseDays(v)
+		d, err := migrations.ParseDays(v)
 		if err != nil {
 			r.problems = append(r.problems, fmt.Sprintf("WATCHER_RETENTION_RAW: %v", err))
 		}
@@ -441,7 +442,7 @@ func (r *reader) retention() store.Retention {
 		if !ok || v == "" {
 			continue
 		}
-		d, err := store.ParseDays(v)
+		d, err := migrations.ParseDays(v)
 		if err != nil {
 			r.problems = append(r.problems, fmt.Sprintf("%s: %v", l.name, err))
 			bad = true

@@ -33,9 +33,10 @@ const QueueDeleteBatch = 10
 // QueueDrainRequests is what SQS bills for the drain's side of one batch:
 // the Lambda poller receives the batch's messages (bytes of payload in all)
 // in one ReceiveMessage, billed by the chunks of that payload, and deletes
-// the written ones (written messages) ten a DeleteMessageBatch request. A
-// batch is one receive when it is at most ten messages and the event source
-// has no batching window, as infra configures it.
+// the written ones (written messages) ten a DeleteMessageBatch request. That
+// a batch of at most ten messages, with no batching window (as infra
+// configures the event source), is one receive is AWS's description of the
+// poller, not something measured here.
 func QueueDrainRequests(bytes int64, written int) int64 {
 	return QueueChunks(bytes) + (int64(written)+QueueDeleteBatch-1)/QueueDeleteBatch
 }

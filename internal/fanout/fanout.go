@@ -422,13 +422,10 @@ func (h *Handler) dispatch(ctx context.Context, shards []plan.Shard) (failed []p
 			continue
 		}
 		// Encoded once: by the planner where it had to, to fit the shard.
-		payload := s.Payload
-		if payload == nil {
-			var err error
-			if payload, err = enc.Encode(&s.Shard); err != nil {
-				fail(s.Shard, err)
-				continue
-			}
+		payload, err := enc.Payload(&s.Shard)
+		if err != nil {
+			fail(s.Shard, err)
+			continue
 		}
 		if h.waitPays(len(timed) - k) {
 			if err := h.waitUntil(ctx, s.first.Add(-h.cfg.Lead)); err != nil {

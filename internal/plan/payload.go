@@ -70,6 +70,15 @@ func (e *Encoder) Encode(sh *Shard) ([]byte, error) {
 	return payload, err
 }
 
+// Payload is Shard.Encoded with this encoder: the planner's Payload, or
+// the shard encoded now.
+func (e *Encoder) Payload(sh *Shard) ([]byte, error) {
+	if sh.Payload != nil {
+		return sh.Payload, nil
+	}
+	return e.Encode(sh)
+}
+
 // encode is Encode; it also returns the size of the shard's JSON.
 func (e *Encoder) encode(sh *Shard) (payload []byte, plain int, err error) {
 	js, err := json.Marshal(sh)

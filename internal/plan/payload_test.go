@@ -62,6 +62,26 @@ func gzipPayload(t *testing.T, js []byte) []byte {
 	return out
 }
 
+// jsonAndPayload returns sh's JSON and its payload (EncodeShard).
+func jsonAndPayload(tb testing.TB, sh *Shard) (js, payload []byte) {
+	tb.Helper()
+	js, err := json.Marshal(sh)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if payload, err = EncodeShard(sh); err != nil {
+		tb.Fatal(err)
+	}
+	return js, payload
+}
+
+// referenceShard is one burst shard of n of the reference's endpoints at 60 s.
+func referenceShard(n int) Shard {
+	eps := referenceEndpoints(n, time.Minute)
+	return Shard{Location: "home", Span: SpanFor(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC), 10*time.Second),
+		Bucket: BucketBurst, Checks: len(eps), Endpoints: eps}
+}
+
 // withoutPayload is the shard as the probe decodes it.
 func withoutPayload(sh Shard) Shard {
 	sh.Payload = nil
@@ -137,14 +157,7 @@ func TestPlanPayloadsFitAndDecode(t *testing.T) {
 				if !reflect.DeepEqual(sh, again[k]) {
 					t.Errorf("%s shard %d differs between two plans of the same input", sh.Location, sh.Index)
 				}
-				js, err := json.Marshal(sh)
-				if err != nil {
-					t.Fatal(err)
-				}
-				payload, err := EncodeShard(&sh)
-				if err != nil {
-					t.Fatal(err)
-				}
+				js, payload := jsonAndPayload(t, &sh)
 				// The planner encodes the shards whose JSON may not fit,
 				// as EncodeShard does.
 				switch {
@@ -293,14 +306,7 @@ func TestEncodeShard(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sh := Shard{Location: "home", Span: span, Bucket: BucketBurst, Checks: len(tt.eps), Endpoints: tt.eps}
-			js, err := json.Marshal(sh)
-			if err != nil {
-				t.Fatal(err)
-			}
-			payload, err := EncodeShard(&sh)
-			if err != nil {
-				t.Fatal(err)
-			}
+			js, payload := jsonAndPayload(t, &sh)
 			compressed := bytes.HasPrefix(payload, []byte(compressedPrefix))
 			switch {
 			case compressed != tt.wantCompressed:
@@ -389,13 +395,8 @@ func gzipBytes(t *testing.T, b []byte) []byte {
 // endpoints at 60 s (about 1.9 MB of JSON) at two compression levels, and
 // reports the payload's bytes and bytes per endpoint.
 func BenchmarkEncodeShard(b *testing.B) {
-	eps := referenceEndpoints(10_000, time.Minute)
-	sh := Shard{Location: "home", Span: SpanFor(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC), 10*time.Second),
-		Bucket: BucketBurst, Checks: len(eps), Endpoints: eps}
-	js, err := json.Marshal(sh)
-	if err != nil {
-		b.Fatal(err)
-	}
+	sh := referenceShard(10_000)
+	js, _ := jsonAndPayload(b, &sh)
 	for _, bb := range []struct {
 		name  string
 		level int
@@ -405,6 +406,7 @@ func BenchmarkEncodeShard(b *testing.B) {
 			b.SetBytes(int64(len(js)))
 			b.ReportAllocs()
 			for b.Loop() {
+				var err error
 				if bb.level == -100 {
 					payload, err = json.Marshal(&sh)
 				} else {
@@ -417,7 +419,7 @@ func BenchmarkEncodeShard(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(len(payload)), "payload-bytes")
-			b.ReportMetric(float64(len(payload))/float64(len(eps)), "bytes/endpoint")
+			b.ReportMetric(float64(len(payload))/float64(len(sh.Endpoints)), "bytes/endpoint")
 		})
 	}
 }
@@ -425,17 +427,8 @@ func BenchmarkEncodeShard(b *testing.B) {
 // BenchmarkDecodeShard decodes the shard of BenchmarkEncodeShard as the
 // probe does, plain and compressed.
 func BenchmarkDecodeShard(b *testing.B) {
-	eps := referenceEndpoints(10_000, time.Minute)
-	sh := Shard{Location: "home", Span: SpanFor(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC), 10*time.Second),
-		Bucket: BucketBurst, Checks: len(eps), Endpoints: eps}
-	js, err := json.Marshal(sh)
-	if err != nil {
-		b.Fatal(err)
-	}
-	payload, err := EncodeShard(&sh)
-	if err != nil {
-		b.Fatal(err)
-	}
+	sh := referenceShard(10_000)
+	js, payload := jsonAndPayload(b, &sh)
 	for _, bb := range []struct {
 		name    string
 		payload []byte

@@ -114,12 +114,10 @@ type Shard struct {
 }
 
 // Encoded returns the shard's payload: Payload, or EncodeShard's where the
-// planner did not need to make it.
+// planner did not need to make it (Encoder.Payload with a new encoder).
 func (sh *Shard) Encoded() ([]byte, error) {
-	if sh.Payload != nil {
-		return sh.Payload, nil
-	}
-	return EncodeShard(sh)
+	var e Encoder
+	return e.Payload(sh)
 }
 
 // Options bound the size of a shard. A shard is closed when the next

@@ -344,20 +344,6 @@ func TestMaintainRefusesBadRetention(t *testing.T) {
 	}
 }
 
-func TestParseDays(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]time.Duration{"14d": 14 * store.Day, "14": 14 * store.Day, "36h": 36 * time.Hour} {
-		if got, err := store.ParseDays(in); err != nil || got != want {
-			t.Errorf("ParseDays(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "-3d", "0", "soon", "3w"} {
-		if _, err := store.ParseDays(in); err == nil {
-			t.Errorf("ParseDays(%q) succeeded, want an error", in)
-		}
-	}
-}
-
 // TestMaintainPrunesLedgers: the upkeep deletes what the fleet recorded
 // about itself (invocations, the span ledger, shard attempts) and the
 // resolved alerts, with their notifications, from before the hourly

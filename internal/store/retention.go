@@ -1,10 +1,6 @@
 package store
 
-import (
-	"time"
-
-	"github.com/watcher-dev/watcher/migrations"
-)
+import "github.com/watcher-dev/watcher/migrations"
 
 // The retention types and rules live in the migrations package, which the
 // CDK app shares; these names keep the store's callers as they were.
@@ -19,9 +15,3 @@ var DefaultRetention = migrations.DefaultRetention
 // maintainLag is how long after a bucket ends the upkeep waits before
 // rolling it up, so that checks still in flight land first.
 const maintainLag = migrations.MaintainLag
-
-// ParseDays reads whole days ("14d") or a Go duration: migrations.ParseDays.
-func ParseDays(s string) (time.Duration, error) { return migrations.ParseDays(s) }
-
-// FormatDays prints a retention in days where it is whole days.
-func FormatDays(d time.Duration) string { return migrations.FormatDays(d) }

@@ -6,10 +6,11 @@
 // forked the child exits, not the process. Go ends a thread whenever a
 // goroutine locked to it with runtime.LockOSThread returns; the regex
 // worker's start does so on purpose, to take its lowered priority with it.
-// A child forked on such a thread, at random, got its death signal in the
-// middle of a run: the test suite's shared PostgreSQL stopped at once. So
-// every child is forked on one thread kept for the purpose, which lives as
-// long as the process.
+// A child forked on such a thread gets its death signal mid-run; that is
+// the likely cause of the test suite's shared PostgreSQL stopping at once in
+// two clean-clone runs (inferred: the server's log was gone). So every child
+// is forked on one thread kept for the purpose, which lives as long as the
+// process.
 package deathsig
 
 import (
